@@ -1,0 +1,72 @@
+# bulwark build.  Sources are discovered by folder, so a new module needs no
+# Makefile edit:
+#   src/**/*.c (but src/main.c)  -> build/libbulwark.a
+#   src/main.c                   -> build/bulwark
+#   tools/origin/*.c             -> build/bulwark-origin
+#   test/unit/test_*.c           -> build/test/test_* (cmocka, one binary each)
+#
+#   make            build everything
+#   make run        install missing packages (root), build, start edge + demo origin
+#   make test       unit tests + end-to-end tests, ends with "N passed, N failed"
+#   make deps       install missing Debian packages (when root)
+
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -MMD -MP -Isrc
+LDLIBS  += -lssl -lcrypto -pthread
+TEST_LDLIBS = -lcmocka
+
+LIB_SRC    := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
+ORIGIN_SRC := $(wildcard tools/origin/*.c)
+ORIGIN_OBJ := $(ORIGIN_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC   := $(wildcard test/unit/test_*.c)
+TEST_BIN   := $(TEST_SRC:test/unit/%.c=$(BUILD)/test/%)
+
+# Debian packages the build and the tests need (see docs/DEPENDENCIES.md).
+DEB_PKGS := gcc make libssl-dev libcmocka-dev python3 curl
+
+.PHONY: all deps run test unit e2e clean
+
+all: $(BUILD)/bulwark $(BUILD)/bulwark-origin $(TEST_BIN)
+
+deps:
+	@sh scripts/deps.sh $(DEB_PKGS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libbulwark.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bulwark: $(BUILD)/src/main.o $(BUILD)/libbulwark.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bulwark-origin: $(ORIGIN_OBJ) $(BUILD)/libbulwark.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test/%: $(BUILD)/test/unit/%.o $(BUILD)/libbulwark.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS)
+
+run: deps all
+	@sh scripts/run.sh
+
+unit: all
+	@sh test/run_unit.sh $(BUILD)
+
+e2e: all
+	@python3 test/e2e/run.py --build $(BUILD)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@sh test/run_all.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

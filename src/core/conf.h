@@ -1,0 +1,155 @@
+/*
+ * conf.h - the configuration: parsing (file, string, quick mode), the
+ * immutable snapshot it produces, and its publication to the workers.
+ *
+ * A bw_conf is built by the main thread and never modified once published
+ * (except the atomic runtime fields of servers, see bw_server_conf).  Workers
+ * read the current snapshot with bw_conf_current() when a request starts.
+ * Old snapshots are kept (linked through ->prev) until exit, because
+ * requests in flight may still point into them; a reload costs a few KiB.
+ *
+ * All directives live in one table in conf.c (name, context, arguments,
+ * setter, help text): the -t errors, `bulwark --help-config` and
+ * docs/CONFIG.md come from that one place.
+ */
+#ifndef BW_CORE_CONF_H
+#define BW_CORE_CONF_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/str.h"
+
+typedef struct bw_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[64]; /* "127.0.0.1:8080" or "[::1]:8080", as written back for logs */
+} bw_addr;
+
+/* Parse "host:port", "[v6]:port", "*:port" or ":port" (numeric hosts and
+ * "localhost" only; no DNS).  Returns 0 or -1. */
+int bw_addr_parse(const char *text, bw_addr *out);
+
+typedef struct bw_listen_conf {
+    bw_addr addr;
+    bool proxy_protocol; /* expect a PROXY v1/v2 header first */
+} bw_listen_conf;
+
+enum bw_balance { BW_BALANCE_RR = 0, BW_BALANCE_LEASTCONN = 1 };
+
+typedef struct bw_server_conf {
+    bw_addr addr;
+    unsigned weight;   /* >= 1, default 1 */
+    unsigned index;    /* position in bw_conf.servers (all pools), for per-worker state */
+    /* Runtime state shared by all threads (relaxed atomics, any thread writes). */
+    _Atomic int healthy;            /* set by the active health checker; starts at 1 */
+    _Atomic uint64_t down_until_ms; /* passive: skip until then after a connect failure */
+} bw_server_conf;
+
+typedef struct bw_pool_conf {
+    bw_server_conf **servers; /* pointers into bw_conf.servers */
+    size_t nservers;
+    int balance;              /* enum bw_balance */
+    unsigned retries;         /* other servers tried after a connect failure (default 2) */
+    unsigned connect_timeout_ms;  /* default 3000 */
+    unsigned read_timeout_ms;     /* waiting for origin bytes, default 60000 */
+    unsigned send_timeout_ms;     /* origin not reading, default 60000 */
+    unsigned keepalive_idle_ms;   /* idle origin connection kept, default 30000 */
+    unsigned keepalive_max;       /* idle origin connections per server per worker, default 64 */
+    unsigned fail_timeout_ms;     /* passive down time after a connect failure, default 5000 */
+    /* active health check; interval 0 disables it */
+    unsigned hc_interval_ms;      /* default 2000 */
+    unsigned hc_timeout_ms;       /* default 1000 */
+    unsigned hc_rise, hc_fall;    /* default 2, 3 */
+    char *hc_path;                /* NULL: TCP connect check; else "GET path" expecting 2xx/3xx */
+} bw_pool_conf;
+
+typedef struct bw_site_conf {
+    char *name;        /* first server name, used in logs and metrics */
+    char **names;      /* all names: exact "example.com" or wildcard "*.example.com" */
+    size_t nnames;
+    bool is_default;   /* the site for unknown Host values */
+    bw_pool_conf pool;
+    unsigned stats_slot; /* metrics slot (bw_stats_site_slot) */
+    /* error pages: full HTML documents, loaded at parse time; never NULL after load */
+    char *page_502;
+    char *page_504;
+    char *page_503;
+    size_t page_502_len, page_504_len, page_503_len;
+} bw_site_conf;
+
+typedef struct bw_conf {
+    char *path;             /* file it was read from, or "<quick>" / "<builtin>" */
+    uint64_t generation;    /* 1, 2, ... in load order */
+    unsigned workers;       /* 0 = one per core */
+
+    bw_listen_conf *listens;
+    size_t nlistens;
+
+    bw_addr admin;          /* default 127.0.0.1:9090 */
+    bool admin_enabled;     /* `admin off` disables */
+    char *admin_token;      /* NULL: admin must be on loopback (checked at load) */
+
+    char *error_log;        /* "stderr" (default) or a path */
+    int log_level;          /* BW_LOG_* from core/log.h, default info */
+    char *access_log;       /* NULL = off; "stdout" or a path (default: off in quick mode) */
+
+    /* client side */
+    unsigned client_header_timeout_ms; /* whole head must arrive, default 10000 */
+    unsigned client_body_timeout_ms;   /* between body reads, default 30000 */
+    unsigned client_keepalive_ms;      /* idle keep-alive, default 60000 */
+    unsigned client_send_timeout_ms;   /* client not reading, default 30000 */
+    unsigned shutdown_timeout_ms;      /* SIGTERM drain bound, default 10000 */
+    unsigned max_request_line;         /* default 8192 */
+    unsigned max_headers;              /* default 100 */
+    unsigned max_header_bytes;         /* default 16384 */
+    uint64_t max_body_bytes;           /* 0 = unlimited (streamed), default 0 */
+    unsigned max_connections;          /* per worker, default 10000 (soft cap on accept) */
+
+    bw_site_conf *sites;
+    size_t nsites;
+    bw_site_conf *default_site; /* NULL: unknown Host -> 421-style 404 page */
+
+    bw_server_conf *servers; /* every server of every pool, flat */
+    size_t nservers;
+
+    /* name lookup: open-addressing table of exact names -> site (built at load) */
+    struct bw_conf_name *name_table;
+    size_t name_table_size; /* power of two */
+
+    struct bw_conf *prev; /* older snapshot, freed by bw_conf_free_all() */
+} bw_conf;
+
+/*
+ * Load and validate a config file.  On failure returns NULL and writes
+ * "FILE:LINE: what was expected" into err.  The result is not published.
+ */
+bw_conf *bw_conf_load(const char *path, char *err, size_t errlen);
+
+/* Same, from text in memory; name is used in error messages. */
+bw_conf *bw_conf_parse_string(const char *text, const char *name, char *err, size_t errlen);
+
+/* Quick mode: `--listen ADDR --origin ADDR[,ADDR...]`: one default site. */
+bw_conf *bw_conf_quick(const char *listen, const char *origins, char *err, size_t errlen);
+
+/* The default configuration embedded in the binary (used by `make run`). */
+extern const char bw_conf_builtin_text[];
+
+/* Site for a Host header value (port stripped, case-insensitive; exact names
+ * first, then the longest matching wildcard, then the default site). */
+const bw_site_conf *bw_conf_find_site(const bw_conf *conf, bw_str host);
+
+/* Print the directive table (for --help-config and docs/CONFIG.md). */
+void bw_conf_print_directives(int fd);
+
+/* Publication: the main thread publishes, workers read (acquire). */
+void bw_conf_publish(bw_conf *conf);
+bw_conf *bw_conf_current(void);
+
+void bw_conf_free(bw_conf *conf);     /* one snapshot (never published or at exit) */
+void bw_conf_free_all(void);          /* current and all older snapshots, at exit */
+
+#endif
