@@ -1,0 +1,341 @@
+/*
+ * client.c - a client connection: PROXY header, request heads, and the
+ * hand-over to a stream.
+ *
+ * bw_conn_run() is the one entry point for "something happened on this
+ * connection or its stream": it loops over the connection's state until no
+ * more progress is possible, so a pipelined request waiting in the buffer is
+ * started as soon as the previous exchange ends, without recursion.
+ *
+ * An idle keep-alive connection holds no buffer: the input buffer is taken
+ * from the worker pool when bytes arrive and given back when it is empty.
+ */
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "http/proxyproto.h"
+#include "proxy/proxy.h"
+
+static void conn_event(bw_loop *loop, bw_io *io, uint32_t events);
+static void conn_timeout(bw_loop *loop, bw_timer *t);
+
+static bw_conn *conn_alloc(bw_worker *w)
+{
+    bw_conn *c = w->free_conns;
+    if (c)
+        w->free_conns = c->next;
+    else if (!(c = malloc(sizeof(*c))))
+        return NULL;
+    memset(c, 0, sizeof(*c));
+    return c;
+}
+
+void bw_conn_accepted(bw_worker *w, int fd, const struct sockaddr *sa, unsigned listener_idx)
+{
+    bw_conn *c = conn_alloc(w);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->io.fd = fd;
+    c->io.cb = conn_event;
+    c->w = w;
+    bw_timer_init(&c->timer, conn_timeout);
+    bw_ipaddr_from_sa(&c->peer, sa);
+    c->listener_idx = (uint8_t)listener_idx;
+    c->state = w->listeners[listener_idx].proxy_protocol ? BW_CONN_PROXY_HDR : BW_CONN_HEAD;
+    if (bw_loop_add(&w->loop, &c->io) < 0) {
+        close(fd);
+        c->next = w->free_conns;
+        w->free_conns = c;
+        return;
+    }
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    bw_counter_add(&w->stats->conns_accepted, 1);
+    /* The first request must arrive within the header timeout. */
+    c->head_timer = true;
+    bw_timer_arm(&w->loop, &c->timer, w->conf->client_header_timeout_ms);
+}
+
+void bw_conn_close(bw_conn *c)
+{
+    if (c->dead)
+        return;
+    bw_worker *w = c->w;
+    c->dead = true;
+    if (c->stream) {
+        bw_stream *s = c->stream;
+        c->stream = NULL;
+        bw_stream_discard(s);
+    }
+    bw_timer_cancel(&c->timer);
+    bw_loop_del(&w->loop, &c->io);
+    close(c->io.fd);
+    c->io.fd = -1;
+    bw_buf_put(&w->pool, &c->in);
+    bw_buf_put(&w->pool, &c->out);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nconns--;
+    bw_counter_add(&w->stats->conns_closed, 1);
+    c->prev = NULL;
+    c->next = w->grave_conns;
+    w->grave_conns = c;
+}
+
+/* A response bulwark makes without a stream (the request could not be
+ * parsed): send it, then close. */
+static void conn_fail(bw_conn *c, int status, const char *why)
+{
+    bw_worker *w = c->w;
+    char ip[64];
+    bw_ipaddr_text(&c->peer, ip, sizeof(ip));
+    bw_log(BW_LOG_INFO, "client %s: %d %s: %s", ip, status, bw_http_reason(status), why);
+    bw_counter_add(&w->stats->bad_requests, 1);
+    bw_stats_request_done(w->stats, BW_STATS_MAX_SITES - 1, status, c->in.data ? bw_buf_len(&c->in) : 0,
+                          0, 0);
+    if (!bw_buf_get(&w->pool, &c->out)) {
+        bw_conn_close(c);
+        return;
+    }
+    char msg[256];
+    int blen = snprintf(msg, sizeof(msg), "%d %s\n", status, bw_http_reason(status));
+    char head[256];
+    int hlen = snprintf(head, sizeof(head),
+                        "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                        "Content-Length: %d\r\nConnection: close\r\n\r\n",
+                        status, bw_http_reason(status), blen);
+    c->out.start = c->out.end = 0;
+    bw_buf_append(&c->out, head, (size_t)hlen);
+    bw_buf_append(&c->out, msg, (size_t)blen);
+    c->state = BW_CONN_CLOSING;
+    bw_timer_arm(&w->loop, &c->timer, w->conf->client_send_timeout_ms);
+}
+
+static void conn_flush_and_close(bw_conn *c)
+{
+    if (c->writable && c->out.data && !bw_buf_empty(&c->out)) {
+        ssize_t n = write(c->io.fd, bw_buf_head(&c->out), bw_buf_len(&c->out));
+        if (n > 0)
+            bw_buf_consume(&c->out, (uint32_t)n);
+        else if (n < 0 && errno != EAGAIN && errno != EINTR)
+            bw_buf_consume(&c->out, bw_buf_len(&c->out));
+        if (c->out.data && !bw_buf_empty(&c->out))
+            c->writable = false;
+    }
+    if (!c->out.data || bw_buf_empty(&c->out)) {
+        /* Half-close first so the client reads the response before the
+         * reset that unread input would otherwise cause. */
+        shutdown(c->io.fd, SHUT_WR);
+        bw_conn_close(c);
+    }
+}
+
+/* Read input if the socket has some.  Returns false if the connection was
+ * closed. */
+static bool conn_read_input(bw_conn *c)
+{
+    bw_worker *w = c->w;
+    if (!c->readable || c->peer_eof)
+        return true;
+    if (!bw_buf_get(&w->pool, &c->in)) {
+        bw_conn_close(c);
+        return false;
+    }
+    ssize_t n = bw_sock_read(c->io.fd, &c->in, &c->readable, &c->peer_eof);
+    if (n < 0) {
+        bw_conn_close(c);
+        return false;
+    }
+    return true;
+}
+
+static void conn_proxy_header(bw_conn *c)
+{
+    if (!conn_read_input(c))
+        return;
+    uint32_t len = c->in.data ? bw_buf_len(&c->in) : 0;
+    if (len) {
+        bw_proxy_info info;
+        int r = bw_proxyproto_parse(bw_buf_head(&c->in), len, &info);
+        if (r < 0) {
+            char ip[64];
+            bw_ipaddr_text(&c->peer, ip, sizeof(ip));
+            bw_log(BW_LOG_INFO, "client %s: invalid PROXY protocol header, closing", ip);
+            bw_conn_close(c);
+            return;
+        }
+        if (r > 0) {
+            if (!info.local)
+                bw_ipaddr_from_sa(&c->peer, (const struct sockaddr *)&info.src);
+            bw_buf_consume(&c->in, (uint32_t)r);
+            c->state = BW_CONN_HEAD;
+            return;
+        }
+    }
+    if (c->peer_eof)
+        bw_conn_close(c);
+}
+
+static int parse_limits_status(bw_conn *c, bw_http_request *req, uint32_t len, int *r)
+{
+    const bw_conf *conf = c->w->conf;
+    bw_http_limits lim = { conf->max_request_line, conf->max_headers, conf->max_header_bytes };
+    if (lim.max_headers > 256)
+        lim.max_headers = 256;
+    if (lim.max_head_bytes > BW_BUF_SIZE - 1024)
+        lim.max_head_bytes = BW_BUF_SIZE - 1024;
+    *r = bw_http_parse_request(bw_buf_head(&c->in), len, &lim, req, c->w->hdrs, 256);
+    return *r;
+}
+
+/* Waiting for a request head.  Returns true if a stream was started. */
+static bool conn_head(bw_conn *c)
+{
+    bw_worker *w = c->w;
+    if (!conn_read_input(c))
+        return false;
+    uint32_t len = c->in.data ? bw_buf_len(&c->in) : 0;
+    if (len == 0) {
+        if (c->peer_eof) {
+            bw_conn_close(c);
+            return false;
+        }
+        if (c->in.data)
+            bw_buf_put(&w->pool, &c->in);
+        return false;
+    }
+    if (!c->head_timer) {
+        c->head_timer = true;
+        bw_timer_arm(&w->loop, &c->timer, w->conf->client_header_timeout_ms);
+    }
+    size_t scan = c->head_scan;
+    size_t end = bw_http_head_end(bw_buf_head(&c->in), len, &scan);
+    c->head_scan = (uint32_t)scan;
+    bw_http_request req;
+    int r;
+    if (end == 0) {
+        /* Incomplete: the parser still tells whether limits are already
+         * exceeded (414 / 431) or the start is garbage (400). */
+        if (parse_limits_status(c, &req, len, &r) < 0) {
+            conn_fail(c, -r, req.error ? req.error : "invalid request");
+            return false;
+        }
+        if (bw_buf_room(&c->in) == 0) {
+            conn_fail(c, 431, "request head larger than the buffer");
+            return false;
+        }
+        if (c->peer_eof)
+            bw_conn_close(c);
+        return false;
+    }
+    if (parse_limits_status(c, &req, len, &r) <= 0) {
+        conn_fail(c, r < 0 ? -r : 400, req.error ? req.error : "invalid request");
+        return false;
+    }
+    bw_stream_start(c, &req, (uint32_t)r);
+    return !c->dead;
+}
+
+void bw_conn_run(bw_conn *c)
+{
+    for (int guard = 0; guard < 1024 && !c->dead; guard++) {
+        switch (c->state) {
+        case BW_CONN_PROXY_HDR:
+            conn_proxy_header(c);
+            if (c->dead || c->state == BW_CONN_PROXY_HDR)
+                return;
+            break;
+        case BW_CONN_HEAD:
+            if (c->w->draining && (!c->in.data || bw_buf_empty(&c->in))) {
+                bw_conn_close(c);
+                return;
+            }
+            if (!conn_head(c))
+                return;
+            break;
+        case BW_CONN_STREAM:
+        case BW_CONN_TUNNEL:
+            bw_stream_run(c->stream);
+            /* Go on only if the exchange ended and a pipelined request waits. */
+            if (c->dead || c->state != BW_CONN_HEAD || !c->in.data || bw_buf_empty(&c->in))
+                return;
+            break;
+        case BW_CONN_CLOSING:
+            conn_flush_and_close(c);
+            return;
+        }
+    }
+}
+
+void bw_conn_drain(bw_conn *c)
+{
+    if (c->state == BW_CONN_HEAD && (!c->in.data || bw_buf_empty(&c->in)))
+        bw_conn_close(c);
+    else if (c->stream)
+        c->stream->keepalive = false;
+}
+
+static void conn_event(bw_loop *loop, bw_io *io, uint32_t events)
+{
+    (void)loop;
+    bw_conn *c = (bw_conn *)io;
+    if (c->dead)
+        return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->readable = true;
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+        c->writable = true;
+    if ((events & (EPOLLERR | EPOLLHUP)) && c->state != BW_CONN_CLOSING) {
+        /* Reset or fully closed: nothing can be delivered any more. */
+        if (!c->stream || (events & EPOLLERR)) {
+            bw_conn_close(c);
+            return;
+        }
+    }
+    bw_conn_run(c);
+}
+
+static void conn_timeout(bw_loop *loop, bw_timer *t)
+{
+    (void)loop;
+    bw_conn *c = (bw_conn *)((char *)t - offsetof(bw_conn, timer));
+    if (c->dead)
+        return;
+    switch (c->state) {
+    case BW_CONN_PROXY_HDR:
+        bw_conn_close(c);
+        break;
+    case BW_CONN_HEAD:
+        if (c->in.data && !bw_buf_empty(&c->in)) {
+            conn_fail(c, 408, "request head not received in time");
+            c->writable = true;
+            bw_conn_run(c);
+        } else {
+            bw_conn_close(c); /* keep-alive timeout */
+        }
+        break;
+    case BW_CONN_STREAM:
+    case BW_CONN_TUNNEL:
+    case BW_CONN_CLOSING:
+        bw_conn_close(c);
+        break;
+    }
+}

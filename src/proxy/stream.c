@@ -1,0 +1,826 @@
+/*
+ * stream.c - one request/response exchange between a client and an origin.
+ *
+ * bw_stream_start() turns a parsed request head into the head bulwark sends
+ * to the origin (hop-by-hop headers removed, X-Forwarded-For, Forwarded,
+ * X-Forwarded-Proto and X-Request-Id set), picks an origin connection and
+ * sets up the request body pipe.  bw_stream_run() then moves bytes in both
+ * directions until nothing more can be done without waiting for a socket;
+ * every event on either socket calls it again (through bw_conn_run).  It is
+ * written as "do everything possible, then arm the right timer", so the
+ * order in which events arrive does not matter.
+ *
+ * Errors before the response head reached the client become a local
+ * response (branded 502/504 page, 400...); after that the only honest thing
+ * left is to close the client connection.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proxy/proxy.h"
+
+static const struct {
+    int status;
+    const char *reason;
+} reason_phrases[] = {
+    { 100, "Continue" },          { 101, "Switching Protocols" },
+    { 200, "OK" },                { 400, "Bad Request" },
+    { 403, "Forbidden" },         { 404, "Not Found" },
+    { 405, "Method Not Allowed" }, { 408, "Request Timeout" },
+    { 413, "Content Too Large" }, { 414, "URI Too Long" },
+    { 417, "Expectation Failed" }, { 421, "Misdirected Request" },
+    { 429, "Too Many Requests" }, { 431, "Request Header Fields Too Large" },
+    { 500, "Internal Server Error" }, { 501, "Not Implemented" },
+    { 502, "Bad Gateway" },       { 503, "Service Unavailable" },
+    { 504, "Gateway Timeout" },   { 505, "HTTP Version Not Supported" },
+};
+
+const char *bw_http_reason(int status)
+{
+    for (size_t i = 0; i < sizeof(reason_phrases) / sizeof(reason_phrases[0]); i++)
+        if (reason_phrases[i].status == status)
+            return reason_phrases[i].reason;
+    return "Error";
+}
+
+/* ---- small appenders (the caller made sure the buffer holds a block) ---- */
+
+typedef struct out {
+    bw_buf *b;
+    bool overflow;
+} out_t;
+
+static void out_mem(out_t *o, const char *p, size_t n)
+{
+    if (o->overflow || bw_buf_room(o->b) < n) {
+        o->overflow = true;
+        return;
+    }
+    bw_buf_append(o->b, p, n);
+}
+
+static void out_str(out_t *o, bw_str s) { out_mem(o, s.p, s.len); }
+static void out_lit(out_t *o, const char *s) { out_mem(o, s, strlen(s)); }
+
+static void out_u64(out_t *o, uint64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
+    out_mem(o, tmp, (size_t)n);
+}
+
+static void out_header(out_t *o, bw_str name, bw_str value)
+{
+    out_str(o, name);
+    out_mem(o, ": ", 2);
+    out_str(o, value);
+    out_mem(o, "\r\n", 2);
+}
+
+/* ---- header filtering ---- */
+
+/* Is `name` one of the tokens of a Connection header value? */
+static bool connection_lists(bw_str list, bw_str name)
+{
+    const char *p = list.p, *end = list.p + list.len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        const char *t = p;
+        while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+            p++;
+        if (p > t && bw_str_ieq(bw_str_make(t, (size_t)(p - t)), name))
+            return true;
+    }
+    return false;
+}
+
+/* Headers bulwark never forwards as received: hop-by-hop ones (RFC 9110
+ * 7.6.1), framing it re-creates, and the ones it sets itself. */
+static bool request_header_dropped(bw_str n)
+{
+    switch (n.len) {
+    case 2: return bw_str_ieq_lit(n, "te");
+    case 4: return bw_str_ieq_lit(n, "host");
+    case 6: return bw_str_ieq_lit(n, "expect");
+    case 7: return bw_str_ieq_lit(n, "upgrade") || bw_str_ieq_lit(n, "trailer");
+    case 9: return bw_str_ieq_lit(n, "forwarded");
+    case 10: return bw_str_ieq_lit(n, "connection") || bw_str_ieq_lit(n, "keep-alive");
+    case 12: return bw_str_ieq_lit(n, "x-request-id");
+    case 14: return bw_str_ieq_lit(n, "content-length");
+    case 15: return bw_str_ieq_lit(n, "x-forwarded-for");
+    case 16: return bw_str_ieq_lit(n, "proxy-connection");
+    case 17: return bw_str_ieq_lit(n, "x-forwarded-proto") || bw_str_ieq_lit(n, "transfer-encoding");
+    default: return false;
+    }
+}
+
+static bool response_header_dropped(bw_str n, bool upgrade)
+{
+    switch (n.len) {
+    case 2: return bw_str_ieq_lit(n, "te");
+    case 7: return (!upgrade && bw_str_ieq_lit(n, "upgrade")) || bw_str_ieq_lit(n, "trailer");
+    case 10: return bw_str_ieq_lit(n, "connection") || bw_str_ieq_lit(n, "keep-alive");
+    case 12: return bw_str_ieq_lit(n, "x-request-id");
+    case 16: return bw_str_ieq_lit(n, "proxy-connection");
+    case 17: return bw_str_ieq_lit(n, "transfer-encoding");
+    default: return false;
+    }
+}
+
+/* ---- request id ---- */
+
+static bool request_id_valid(bw_str v)
+{
+    if (v.len == 0 || v.len > 36)
+        return false;
+    for (size_t i = 0; i < v.len; i++) {
+        char ch = v.p[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_' || ch == '.'))
+            return false;
+    }
+    return true;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static void request_id_set(bw_stream *s, const bw_http_request *req)
+{
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (req->headers[i].name.len == 12 && bw_str_ieq_lit(req->headers[i].name, "x-request-id") &&
+            request_id_valid(req->headers[i].value)) {
+            memcpy(s->request_id, req->headers[i].value.p, req->headers[i].value.len);
+            s->request_id_len = (uint8_t)req->headers[i].value.len;
+            return;
+        }
+    }
+    bw_worker *w = s->c->w;
+    uint64_t v = mix64(w->rid_seed + ++w->rid_counter);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++)
+        s->request_id[i] = hex[(v >> (60 - 4 * i)) & 15];
+    s->request_id_len = 16;
+}
+
+/* ---- the head sent to the origin ---- */
+
+static bool build_upstream_head(bw_stream *s, const bw_http_request *req, bw_buf *dst)
+{
+    out_t o = { dst, false };
+    bw_worker *w = s->c->w;
+    size_t iplen = bw_ipaddr_text(&s->c->peer, w->scratch_ip, sizeof(w->scratch_ip));
+    bw_str ip = bw_str_make(w->scratch_ip, iplen);
+
+    out_str(&o, req->method);
+    out_mem(&o, " ", 1);
+    if (req->flags & BW_HTTP_F_ABSOLUTE_FORM) {
+        out_str(&o, req->path.len ? req->path : BW_STR_LIT("/"));
+        if (req->query.len) {
+            out_mem(&o, "?", 1);
+            out_str(&o, req->query);
+        }
+    } else {
+        out_str(&o, req->target);
+    }
+    out_lit(&o, " HTTP/1.1\r\n");
+
+    bw_str host = req->host.len ? req->host : bw_str_cstr(s->site->name);
+    out_header(&o, BW_STR_LIT("Host"), host);
+
+    bool listed = (req->flags & BW_HTTP_F_HAS_CONNECTION) && req->connection.len;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const bw_http_header *h = &req->headers[i];
+        if (request_header_dropped(h->name) || (listed && connection_lists(req->connection, h->name)))
+            continue;
+        out_header(&o, h->name, h->value);
+    }
+    if (s->upgrade) {
+        out_lit(&o, "Connection: Upgrade\r\n");
+        out_header(&o, BW_STR_LIT("Upgrade"), req->upgrade);
+    }
+    if (s->req.mode == BW_BODY_LEN) {
+        out_lit(&o, "Content-Length: ");
+        out_u64(&o, req->content_length);
+        out_mem(&o, "\r\n", 2);
+    } else if (s->req.mode == BW_BODY_CHUNKED_REFRAME) {
+        out_lit(&o, "Transfer-Encoding: chunked\r\n");
+    }
+    out_header(&o, BW_STR_LIT("X-Forwarded-For"), ip);
+    out_lit(&o, "X-Forwarded-Proto: http\r\nForwarded: for=");
+    if (s->c->peer.family == AF_INET6) {
+        out_lit(&o, "\"[");
+        out_str(&o, ip);
+        out_lit(&o, "]\"");
+    } else {
+        out_str(&o, ip);
+    }
+    out_lit(&o, ";proto=http;host=\"");
+    out_str(&o, host);
+    out_lit(&o, "\"\r\nX-Request-Id: ");
+    out_mem(&o, s->request_id, s->request_id_len);
+    out_lit(&o, "\r\n\r\n");
+    return !o.overflow;
+}
+
+/* ---- the head sent to the client ---- */
+
+static void add_response_trailer_headers(bw_stream *s, out_t *o)
+{
+    if (!s->keepalive)
+        out_lit(o, "Connection: close\r\n");
+    else if (s->version == 10)
+        out_lit(o, "Connection: keep-alive\r\n");
+    out_lit(o, "X-Request-Id: ");
+    out_mem(o, s->request_id, s->request_id_len);
+    out_lit(o, "\r\n\r\n");
+}
+
+static bool build_client_head(bw_stream *s, const bw_http_response *resp, bool tunnel)
+{
+    out_t o = { &s->c->out, false };
+    char line[32];
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %03d ", resp->status);
+    out_mem(&o, line, (size_t)n);
+    out_str(&o, resp->reason);
+    out_mem(&o, "\r\n", 2);
+    bool listed = (resp->flags & BW_HTTP_F_HAS_CONNECTION) && resp->connection.len;
+    for (size_t i = 0; i < resp->nheaders; i++) {
+        const bw_http_header *h = &resp->headers[i];
+        if (response_header_dropped(h->name, tunnel) ||
+            (listed && connection_lists(resp->connection, h->name)))
+            continue;
+        out_header(&o, h->name, h->value);
+    }
+    if (tunnel) {
+        out_lit(&o, "Connection: Upgrade\r\nX-Request-Id: ");
+        out_mem(&o, s->request_id, s->request_id_len);
+        out_lit(&o, "\r\n\r\n");
+        return !o.overflow;
+    }
+    if (s->resp.mode == BW_BODY_CHUNKED_RAW)
+        out_lit(&o, "Transfer-Encoding: chunked\r\n");
+    add_response_trailer_headers(s, &o);
+    return !o.overflow;
+}
+
+/* ---- local responses ---- */
+
+void bw_stream_local_response(bw_stream *s, int status, const char *body, size_t body_len,
+                              const char *ctype)
+{
+    bw_conn *c = s->c;
+    if (s->u) {
+        bw_upstream_release(s->u, false);
+        s->u = NULL;
+    }
+    bw_buf_put(&c->w->pool, &s->reqout);
+    /* The rest of a request body we did not read would be taken for the
+     * next request: such a connection can only be closed afterwards. */
+    if (!s->req.complete || s->req.ready || (c->in.data && s->req.mode != BW_BODY_NONE))
+        s->keepalive = false;
+    if (status >= 500 && status != 502 && status != 503 && status != 504)
+        s->keepalive = false;
+    if (!bw_buf_get(&c->w->pool, &c->out)) {
+        bw_conn_close(c);
+        return;
+    }
+    out_t o = { &c->out, false };
+    char line[64];
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", status, bw_http_reason(status));
+    out_mem(&o, line, (size_t)n);
+    out_lit(&o, "Content-Type: ");
+    out_lit(&o, ctype);
+    out_lit(&o, "\r\nContent-Length: ");
+    out_u64(&o, body_len);
+    out_lit(&o, "\r\nCache-Control: no-store\r\n");
+    add_response_trailer_headers(s, &o);
+    if (s->method_id != BW_HTTP_HEAD)
+        out_mem(&o, body, body_len);
+    if (o.overflow) {
+        bw_conn_close(c);
+        return;
+    }
+    s->status = status;
+    s->local = true;
+    s->resp_head_parsed = true;
+    s->head_sent = true;
+    bw_pipe_init(&s->resp, BW_BODY_NONE, 0);
+}
+
+static void local_error_page(bw_stream *s, int status)
+{
+    const bw_site_conf *site = s->site;
+    if (site && status == 502)
+        bw_stream_local_response(s, status, site->page_502, site->page_502_len, "text/html; charset=utf-8");
+    else if (site && status == 504)
+        bw_stream_local_response(s, status, site->page_504, site->page_504_len, "text/html; charset=utf-8");
+    else if (site && status == 503)
+        bw_stream_local_response(s, status, site->page_503, site->page_503_len, "text/html; charset=utf-8");
+    else {
+        char body[96];
+        int n = snprintf(body, sizeof(body), "%d %s\n", status, bw_http_reason(status));
+        bw_stream_local_response(s, status, body, (size_t)n, "text/plain; charset=utf-8");
+    }
+}
+
+/* ---- life cycle ---- */
+
+static bw_stream *stream_alloc(bw_worker *w)
+{
+    bw_stream *s = w->free_streams;
+    if (s)
+        w->free_streams = s->next_free;
+    else if (!(s = malloc(sizeof(*s))))
+        return NULL;
+    memset(s, 0, offsetof(bw_stream, request_id));
+    s->request_id_len = 0;
+    s->path_len = 0;
+    s->method[0] = '\0';
+    return s;
+}
+
+static void stream_free(bw_worker *w, bw_stream *s)
+{
+    s->next_free = w->free_streams;
+    w->free_streams = s;
+}
+
+static void copy_for_log(bw_stream *s, const bw_http_request *req)
+{
+    size_t m = req->method.len < sizeof(s->method) - 1 ? req->method.len : sizeof(s->method) - 1;
+    memcpy(s->method, req->method.p, m);
+    s->method[m] = '\0';
+    size_t p = req->target.len < sizeof(s->path) ? req->target.len : sizeof(s->path);
+    memcpy(s->path, req->target.p, p);
+    s->path_len = (uint16_t)p;
+}
+
+static void stream_account(bw_stream *s)
+{
+    bw_worker *w = s->c->w;
+    unsigned slot = s->site ? s->site->stats_slot : BW_STATS_MAX_SITES - 1;
+    s->bytes_out = s->resp.moved;
+    bw_stats_request_done(w->stats, slot, s->status ? s->status : 499, s->bytes_in, s->bytes_out,
+                          s->upstream_us);
+    if (!w->alog)
+        return;
+    size_t iplen = bw_ipaddr_text(&s->c->peer, w->scratch_ip, sizeof(w->scratch_ip));
+    (void)iplen;
+    bw_alog_entry e = {
+        .client = w->scratch_ip,
+        .site = s->site ? s->site->name : "-",
+        .method = bw_str_cstr(s->method),
+        .path = bw_str_make(s->path, s->path_len),
+        .status = s->status ? s->status : 499,
+        .bytes_in = s->bytes_in,
+        .bytes_out = s->bytes_out,
+        .dur_us = w->loop.now_us - s->start_us,
+        .upstream = s->server ? s->server->addr.text : NULL,
+        .upstream_us = s->upstream_us,
+        .request_id = bw_str_make(s->request_id, s->request_id_len),
+    };
+    bw_alog_write(w->alog, &e, w->loop.now_ms);
+}
+
+/* The exchange is over and everything was sent: recycle the stream, keep
+ * or close the client connection. */
+static void stream_finish(bw_stream *s)
+{
+    bw_conn *c = s->c;
+    bw_worker *w = c->w;
+    if (s->u) {
+        bw_upconn *u = s->u;
+        bool reusable = s->upstream_reusable && s->req.complete && s->req.ready == 0 &&
+                        s->resp.complete && !u->eof && (!u->in.data || bw_buf_empty(&u->in));
+        bw_upstream_release(u, reusable);
+        s->u = NULL;
+    }
+    stream_account(s);
+    bw_buf_put(&w->pool, &s->reqout);
+    bool keep = s->keepalive && s->req.complete && s->req.ready == 0 && !w->draining && !c->peer_eof;
+    c->stream = NULL;
+    stream_free(w, s);
+    if (!keep) {
+        bw_conn_close(c);
+        return;
+    }
+    c->state = BW_CONN_HEAD;
+    c->nrequests++;
+    c->head_scan = 0;
+    c->head_timer = false;
+    bw_timer_arm(&w->loop, &c->timer, w->conf->client_keepalive_ms);
+    if (c->out.data)
+        bw_buf_put(&w->pool, &c->out);
+    if (c->in.data && bw_buf_empty(&c->in))
+        bw_buf_put(&w->pool, &c->in);
+}
+
+void bw_stream_abort(bw_stream *s)
+{
+    bw_conn *c = s->c;
+    if (s->u) {
+        bw_upstream_release(s->u, false);
+        s->u = NULL;
+    }
+    s->keepalive = false;
+    bw_conn_close(c); /* accounts and frees the stream through bw_conn_close */
+}
+
+/* Called by bw_conn_close when the connection dies with a stream. */
+void bw_stream_discard(bw_stream *s)
+{
+    if (s->u) {
+        bw_upstream_release(s->u, false);
+        s->u = NULL;
+    }
+    stream_account(s);
+    bw_buf_put(&s->c->w->pool, &s->reqout);
+    stream_free(s->c->w, s);
+}
+
+static bool try_next_server(bw_stream *s)
+{
+    const bw_pool_conf *pool = &s->site->pool;
+    if (s->body_touched || s->tries > pool->retries || s->tries >= pool->nservers)
+        return false;
+    return bw_upstream_acquire(s) != NULL;
+}
+
+void bw_stream_upstream_failed(bw_stream *s, int status, const char *why)
+{
+    bw_worker *w = s->c->w;
+    bw_server_conf *srv = s->server;
+    bool connect_failure = s->u && s->u->state == BW_UP_CONNECTING;
+    bw_log(BW_LOG_WARN, "origin %s for site %s: %s (request %.*s)", srv ? srv->addr.text : "-",
+           s->site ? s->site->name : "-", why, (int)s->request_id_len, s->request_id);
+    if (s->site)
+        bw_counter_add(&w->stats->sites[s->site->stats_slot].upstream_errors, 1);
+    if (s->u) {
+        bw_upstream_release(s->u, false);
+        s->u = NULL;
+    }
+    if (connect_failure && srv) {
+        atomic_store_explicit(&srv->down_until_ms, w->loop.now_ms + s->site->pool.fail_timeout_ms,
+                              memory_order_relaxed);
+        if (try_next_server(s))
+            return;
+    }
+    if (s->head_sent) {
+        bw_stream_abort(s);
+        return;
+    }
+    local_error_page(s, status);
+}
+
+void bw_stream_start(bw_conn *c, const bw_http_request *req, uint32_t head_len)
+{
+    bw_worker *w = c->w;
+    bw_stream *s = stream_alloc(w);
+    if (!s) {
+        bw_conn_close(c);
+        return;
+    }
+    s->c = c;
+    c->stream = s;
+    c->state = BW_CONN_STREAM;
+    s->conf = w->conf;
+    s->start_us = w->loop.now_us;
+    s->method_id = (uint8_t)req->method_id;
+    s->version = (uint8_t)req->version;
+    s->keepalive = (req->flags & BW_HTTP_F_KEEPALIVE) && !w->draining;
+    s->upgrade = (req->flags & BW_HTTP_F_UPGRADE) != 0;
+    s->idempotent = req->method_id == BW_HTTP_GET || req->method_id == BW_HTTP_HEAD ||
+                    req->method_id == BW_HTTP_OPTIONS || req->method_id == BW_HTTP_PUT ||
+                    req->method_id == BW_HTTP_DELETE || req->method_id == BW_HTTP_TRACE;
+    s->bytes_in = head_len;
+    copy_for_log(s, req);
+    request_id_set(s, req);
+    s->site = bw_conf_find_site(s->conf, req->host);
+    bw_counter_add(&w->stats->requests, 1);
+
+    int mode = BW_BODY_NONE;
+    if (req->flags & BW_HTTP_F_CHUNKED)
+        mode = BW_BODY_CHUNKED_REFRAME;
+    else if ((req->flags & BW_HTTP_F_HAS_CL) && req->content_length > 0)
+        mode = BW_BODY_LEN;
+    bw_pipe_init(&s->req, mode, req->content_length);
+
+    /* The head has been parsed into slices: build what the origin gets
+     * before the input buffer is consumed. */
+    bw_buf_consume(&c->in, head_len);
+    bw_timer_cancel(&c->timer);
+    c->head_timer = false;
+
+    if (!s->site) {
+        local_error_page(s, 421);
+        return;
+    }
+    if (req->method_id == BW_HTTP_CONNECT) {
+        local_error_page(s, 405);
+        return;
+    }
+    if (s->conf->max_body_bytes && (req->flags & BW_HTTP_F_HAS_CL) &&
+        req->content_length > s->conf->max_body_bytes) {
+        local_error_page(s, 413);
+        return;
+    }
+    if (!bw_buf_get(&w->pool, &s->reqout)) {
+        bw_conn_close(c);
+        return;
+    }
+    if (!build_upstream_head(s, req, &s->reqout)) {
+        local_error_page(s, 431);
+        return;
+    }
+    s->reqout_head_len = bw_buf_len(&s->reqout);
+    /* We answer 100 Continue ourselves (and never forward Expect): the body
+     * is only read once the request has passed every check. */
+    if ((req->flags & BW_HTTP_F_EXPECT_CONTINUE) && !s->req.complete && bw_buf_empty(&c->in)) {
+        if (!bw_buf_get(&w->pool, &c->out)) {
+            bw_conn_close(c);
+            return;
+        }
+        bw_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
+    if (!bw_upstream_acquire(s)) {
+        local_error_page(s, 502);
+        return;
+    }
+}
+
+/* A reused keep-alive connection that the origin had closed: the request
+ * (head only) can be sent again on a fresh connection. */
+static bool retry_stale(bw_stream *s)
+{
+    if (!s->u || !s->u->reused || s->resp_head_parsed || s->req.mode != BW_BODY_NONE ||
+        !s->idempotent || s->tries > s->site->pool.retries + 1)
+        return false;
+    bw_upstream_release(s->u, false);
+    s->u = NULL;
+    s->reqout.start = 0;
+    s->reqout.end = s->reqout_head_len;
+    s->tried_mask = 0; /* the server is fine, only the connection was stale */
+    return bw_upstream_acquire(s) != NULL;
+}
+
+/* Response head from the origin: choose the body framing towards the
+ * client and write the head into the client's output buffer. */
+static int on_response_head(bw_stream *s)
+{
+    bw_conn *c = s->c;
+    bw_upconn *u = s->u;
+    bw_worker *w = c->w;
+    bw_http_response resp;
+    bw_http_limits lim = { 0, 256, BW_BUF_SIZE };
+    int r = bw_http_parse_response(bw_buf_head(&u->in), bw_buf_len(&u->in), &lim, &resp, w->hdrs, 256);
+    if (r == 0) {
+        if (bw_buf_room(&u->in) == 0)
+            return -1;
+        return 0;
+    }
+    if (r < 0)
+        return -1;
+    if (resp.status >= 100 && resp.status < 200 && !(resp.status == 101 && s->upgrade)) {
+        bw_buf_consume(&u->in, (uint32_t)r); /* interim response: we answered 100 ourselves */
+        return 1;
+    }
+    s->upstream_us = w->loop.now_us - s->upstream_start_us;
+    s->status = resp.status;
+    bool tunnel = resp.status == 101;
+    int mode;
+    if (tunnel) {
+        mode = BW_BODY_EOF;
+    } else if (s->method_id == BW_HTTP_HEAD || resp.status == 204 || resp.status == 304) {
+        mode = BW_BODY_NONE;
+    } else if (resp.flags & BW_HTTP_F_CHUNKED) {
+        mode = s->version == 11 ? BW_BODY_CHUNKED_RAW : BW_BODY_CHUNKED_UNFRAME;
+    } else if (resp.flags & BW_HTTP_F_HAS_CL) {
+        mode = BW_BODY_LEN;
+    } else {
+        mode = BW_BODY_EOF;
+    }
+    bw_pipe_init(&s->resp, mode, resp.content_length);
+    s->upstream_reusable = (resp.flags & BW_HTTP_F_KEEPALIVE) && mode != BW_BODY_EOF;
+    if (mode == BW_BODY_EOF || mode == BW_BODY_CHUNKED_UNFRAME)
+        s->keepalive = false;
+    if (!bw_buf_get(&w->pool, &c->out) || !build_client_head(s, &resp, tunnel))
+        return -1;
+    bw_buf_consume(&u->in, (uint32_t)r);
+    s->resp_head_parsed = true;
+    s->head_sent = true;
+    if (s->site)
+        bw_counter_add(&w->stats->sites[s->site->stats_slot].upstream_requests, 1);
+    if (tunnel) {
+        c->state = BW_CONN_TUNNEL;
+        s->keepalive = false;
+        s->upstream_reusable = false;
+        bw_pipe_init(&s->req, BW_BODY_EOF, 0);
+    }
+    return 1;
+}
+
+/* Request direction: client -> origin.  Returns -1 if the stream ended. */
+static int pump_request(bw_stream *s, bool *progress, bool *client_progress, bool *up_blocked)
+{
+    bw_conn *c = s->c;
+    bw_upconn *u = s->u;
+    bw_worker *w = c->w;
+    if (!s->req.complete && c->readable && !c->peer_eof && bw_buf_get(&w->pool, &c->in)) {
+        ssize_t n = bw_sock_read(c->io.fd, &c->in, &c->readable, &c->peer_eof);
+        if (n > 0) {
+            s->bytes_in += (uint64_t)n;
+            *progress = *client_progress = true;
+        } else if (n < 0) {
+            c->peer_eof = true;
+        }
+    }
+    s->req.src_eof = c->peer_eof;
+    bw_pipe_scan(&s->req, &c->in, &s->reqout);
+    if (bw_pipe_failed(&s->req)) {
+        bw_log(BW_LOG_INFO, "client sent an invalid chunked body (request %.*s)",
+               (int)s->request_id_len, s->request_id);
+        if (!s->head_sent) {
+            local_error_page(s, 400);
+            *progress = true;
+            return 0;
+        }
+        bw_stream_abort(s);
+        return -1;
+    }
+    if (u->state == BW_UP_ACTIVE && u->writable &&
+        (!bw_buf_empty(&s->reqout) || s->req.ready)) {
+        bool blocked = false;
+        int n = bw_pipe_send(&s->req, &s->reqout, &c->in, u->io.fd, &blocked);
+        if (n < 0) {
+            if (!retry_stale(s))
+                bw_stream_upstream_failed(s, 502, strerror(errno));
+            *progress = true;
+            return 0;
+        }
+        if (n > 0) {
+            *progress = true;
+            if (s->req.mode != BW_BODY_NONE)
+                s->body_touched = true;
+            if (!s->upstream_start_us)
+                s->upstream_start_us = w->loop.now_us;
+        }
+        if (blocked) {
+            u->writable = false;
+            *up_blocked = true;
+        }
+    }
+    if (c->peer_eof && !s->req.complete && s->req.mode != BW_BODY_EOF) {
+        bw_stream_abort(s); /* client went away in the middle of its body */
+        return -1;
+    }
+    return 0;
+}
+
+/* Response direction: origin -> client.  Returns -1 if the stream ended. */
+static int pump_response(bw_stream *s, bool *progress, bool *up_progress)
+{
+    bw_conn *c = s->c;
+    bw_upconn *u = s->u;
+    bw_worker *w = c->w;
+    if (u && u->state == BW_UP_ACTIVE && u->readable && !u->eof && bw_buf_get(&w->pool, &u->in)) {
+        ssize_t n = bw_sock_read(u->io.fd, &u->in, &u->readable, &u->eof);
+        if (n > 0) {
+            *progress = *up_progress = true;
+        } else if (n < 0) {
+            if (!s->resp_head_parsed) {
+                if (!retry_stale(s))
+                    bw_stream_upstream_failed(s, 502, "connection reset by origin");
+                *progress = true;
+                return 0;
+            }
+            u->eof = true;
+        }
+    }
+    while (u && !s->resp_head_parsed) {
+        int r = u->in.data ? on_response_head(s) : 0;
+        if (r < 0) {
+            bw_stream_upstream_failed(s, 502, "invalid response head");
+            *progress = true;
+            return 0;
+        }
+        if (r == 0) {
+            if (u->eof) {
+                if (!retry_stale(s))
+                    bw_stream_upstream_failed(s, 502, "origin closed the connection before answering");
+                *progress = true;
+                return 0;
+            }
+            break;
+        }
+        *progress = true;
+    }
+    if (!s->resp_head_parsed)
+        return 0;
+    if (u) {
+        s->resp.src_eof = u->eof;
+        bw_pipe_scan(&s->resp, &u->in, &c->out);
+        if (bw_pipe_failed(&s->resp)) {
+            bw_log(BW_LOG_WARN, "origin %s sent an invalid chunked body", s->server->addr.text);
+            bw_stream_abort(s);
+            return -1;
+        }
+        if (u->eof && !s->resp.complete && s->resp.mode != BW_BODY_EOF) {
+            bw_log(BW_LOG_WARN, "origin %s closed the connection in the middle of a response",
+                   s->server->addr.text);
+            bw_stream_abort(s);
+            return -1;
+        }
+    }
+    if (c->writable && ((c->out.data && !bw_buf_empty(&c->out)) || s->resp.ready)) {
+        bool blocked = false;
+        bw_buf none = { 0 };
+        int n = bw_pipe_send(&s->resp, c->out.data ? &c->out : &none, u ? &u->in : &none,
+                             c->io.fd, &blocked);
+        if (n < 0) {
+            bw_stream_abort(s);
+            return -1;
+        }
+        if (n > 0)
+            *progress = true;
+        if (blocked)
+            c->writable = false;
+    }
+    return 0;
+}
+
+static void arm_timers(bw_stream *s, bool client_progress, bool up_progress, bool up_blocked)
+{
+    bw_conn *c = s->c;
+    bw_worker *w = c->w;
+    const bw_conf *conf = s->conf;
+    bool client_send_pending = (c->out.data && !bw_buf_empty(&c->out)) || s->resp.ready;
+    if (c->state == BW_CONN_TUNNEL) {
+        if (client_progress || up_progress || !bw_timer_armed(&c->timer))
+            bw_timer_arm(&w->loop, &c->timer, conf->client_keepalive_ms);
+        return;
+    }
+    if (client_send_pending && !c->writable) {
+        if (!bw_timer_armed(&c->timer) || client_progress)
+            bw_timer_arm(&w->loop, &c->timer, conf->client_send_timeout_ms);
+    } else if (!s->req.complete && s->u && s->u->state == BW_UP_ACTIVE) {
+        if (!bw_timer_armed(&c->timer) || client_progress)
+            bw_timer_arm(&w->loop, &c->timer, conf->client_body_timeout_ms);
+    } else if (bw_timer_armed(&c->timer)) {
+        bw_timer_cancel(&c->timer);
+    }
+    bw_upconn *u = s->u;
+    if (!u || u->state != BW_UP_ACTIVE)
+        return;
+    if (s->resp.complete && s->resp_head_parsed) {
+        bw_timer_cancel(&u->timer);
+    } else if (up_blocked) {
+        bw_timer_arm(&w->loop, &u->timer, s->site->pool.send_timeout_ms);
+    } else if (up_progress || !bw_timer_armed(&u->timer)) {
+        bw_timer_arm(&w->loop, &u->timer, s->site->pool.read_timeout_ms);
+    }
+}
+
+void bw_stream_run(bw_stream *s)
+{
+    bw_conn *c = s->c;
+    bool client_progress = false, up_progress = false, up_blocked = false;
+    for (int rounds = 0; rounds < 64; rounds++) {
+        bool progress = false;
+        if (s->u && !s->local && pump_request(s, &progress, &client_progress, &up_blocked) < 0)
+            return;
+        if (c->dead || c->stream != s)
+            return;
+        if (pump_response(s, &progress, &up_progress) < 0)
+            return;
+        if (c->stream != s || c->dead)
+            return;
+        if (c->state == BW_CONN_TUNNEL) {
+            bool up_eof = s->u && s->u->eof && s->resp.ready == 0 &&
+                          (!c->out.data || bw_buf_empty(&c->out));
+            bool cl_eof = c->peer_eof && s->req.ready == 0 && bw_buf_empty(&s->reqout);
+            if (up_eof || cl_eof) {
+                stream_finish(s);
+                return;
+            }
+        } else if (s->resp_head_parsed && bw_pipe_done(&s->resp, &c->out)) {
+            stream_finish(s);
+            return;
+        }
+        if (!progress)
+            break;
+    }
+    arm_timers(s, client_progress, up_progress, up_blocked);
+}
