@@ -30,6 +30,8 @@
 #include "core/loop.h"
 #include "http/parser.h"
 
+#define BW_REQUEST_ID_MAX 64
+
 typedef struct bw_worker bw_worker;
 typedef struct bw_conn bw_conn;
 typedef struct bw_stream bw_stream;
@@ -125,7 +127,7 @@ struct bw_stream {
     bool body_touched;  /* request body bytes were sent: no retry on another server */
     bool idempotent;
     uint32_t tried_mask; /* bit i: pool server i already failed for this request */
-    char request_id[40];
+    char request_id[BW_REQUEST_ID_MAX];
     uint8_t request_id_len;
     char method[16];    /* copies for the access log (the input buffer moves on) */
     char path[256];

@@ -137,7 +137,7 @@ static bool response_header_dropped(bw_str n, bool upgrade)
 
 static bool request_id_valid(bw_str v)
 {
-    if (v.len == 0 || v.len > 36)
+    if (v.len == 0 || v.len > BW_REQUEST_ID_MAX)
         return false;
     for (size_t i = 0; i < v.len; i++) {
         char ch = v.p[i];
@@ -633,7 +633,8 @@ static int on_response_head(bw_stream *s)
 }
 
 /* Request direction: client -> origin.  Returns -1 if the stream ended. */
-static int pump_request(bw_stream *s, bool *progress, bool *client_progress, bool *up_blocked)
+static int pump_request(bw_stream *s, bool *progress, bool *client_progress, bool *up_progress,
+                        bool *up_blocked)
 {
     bw_conn *c = s->c;
     bw_upconn *u = s->u;
@@ -671,7 +672,7 @@ static int pump_request(bw_stream *s, bool *progress, bool *client_progress, boo
             return 0;
         }
         if (n > 0) {
-            *progress = true;
+            *progress = *up_progress = true;
             if (s->req.mode != BW_BODY_NONE)
                 s->body_touched = true;
             if (!s->upstream_start_us)
@@ -799,7 +800,7 @@ void bw_stream_run(bw_stream *s)
     bool client_progress = false, up_progress = false, up_blocked = false;
     for (int rounds = 0; rounds < 64; rounds++) {
         bool progress = false;
-        if (s->u && !s->local && pump_request(s, &progress, &client_progress, &up_blocked) < 0)
+        if (s->u && !s->local && pump_request(s, &progress, &client_progress, &up_progress, &up_blocked) < 0)
             return;
         if (c->dead || c->stream != s)
             return;

@@ -282,7 +282,11 @@ static void upconn_event(bw_loop *loop, bw_io *io, uint32_t events)
     if (u->dead)
         return;
     if (u->state == BW_UP_IDLE) {
-        bw_upconn_close(u);
+        /* Input or a hang-up on an idle connection: the origin closed it
+         * (or spoke unasked).  A bare EPOLLOUT edge (ACKs freeing send
+         * space) means nothing. */
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            bw_upconn_close(u);
         return;
     }
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
