@@ -101,8 +101,10 @@ size_t bw_http_head_end(const char *buf, size_t len, size_t *scan);
  * points into.
  * Returns the head length (> 0) on success, 0 if the head is incomplete and
  * still within limits, or a negative HTTP status on error: -400 malformed or
- * smuggling attempt, -414 request line too long, -431 too many / too large
- * headers, -501 unsupported transfer coding, -505 unsupported version.
+ * smuggling attempt, -414 request line too long, -417 an Expect other than
+ * 100-continue, -431 too many / too large headers, -501 unsupported transfer
+ * coding, -505 unsupported version.  An incomplete head is still checked as
+ * far as it goes: errors already visible are returned instead of 0.
  * On error req->error says why.
  */
 int bw_http_parse_request(const char *buf, size_t len, const bw_http_limits *lim,
