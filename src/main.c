@@ -26,7 +26,7 @@
 #include "proxy/health.h"
 #include "proxy/worker.h"
 
-#define BW_VERSION "0.1.0"
+#include "core/version.h"
 
 typedef struct options {
     const char *config;
