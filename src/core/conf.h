@@ -120,6 +120,11 @@ typedef struct bw_conf {
     struct bw_conf_name *name_table;
     size_t name_table_size; /* power of two */
 
+    bool has_wildcards;     /* some site has a "*.name": lookups that miss try them */
+
+    char **owned;           /* heap blocks owned by this snapshot (error pages) */
+    size_t nowned;
+
     struct bw_conf *prev; /* older snapshot, freed by bw_conf_free_all() */
 } bw_conf;
 
