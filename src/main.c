@@ -246,7 +246,7 @@ static int serve(const options *o, bw_conf *conf)
         bw_log(BW_LOG_ERROR, "cannot start: see the errors above");
         return 1;
     }
-    if (bw_admin_start(conf) < 0) {
+    if (conf->admin_enabled && bw_admin_start(conf) < 0) {
         bw_workers_stop();
         bw_workers_join();
         return 1;

@@ -233,8 +233,13 @@ static bool conn_head(bw_conn *c)
     int r;
     if (end == 0) {
         /* Incomplete: the parser still tells whether limits are already
-         * exceeded (414 / 431) or the start is garbage (400). */
-        if (parse_limits_status(c, &req, len, &r) < 0) {
+         * exceeded (414 / 431) or the start is garbage (400).  Checked on
+         * the first bytes and then every 1 KiB of growth, so a client that
+         * sends its head a byte at a time cannot make us rescan it per byte. */
+        bool check = c->head_checked == 0 || len >= (uint32_t)c->head_checked + 1024;
+        if (check)
+            c->head_checked = len;
+        if (check && parse_limits_status(c, &req, len, &r) < 0) {
             conn_fail(c, -r, req.error ? req.error : "invalid request");
             return false;
         }
@@ -268,8 +273,11 @@ void bw_conn_run(bw_conn *c)
                 bw_conn_close(c);
                 return;
             }
-            if (!conn_head(c))
-                return;
+            if (!conn_head(c)) {
+                /* A refused head leaves a response to flush. */
+                if (c->dead || c->state != BW_CONN_CLOSING)
+                    return;
+            }
             break;
         case BW_CONN_STREAM:
         case BW_CONN_TUNNEL:

@@ -91,6 +91,7 @@ struct bw_conn {
     bw_conn *prev, *next; /* worker's list of all client connections */
     bw_ipaddr peer;
     uint32_t head_scan; /* bw_http_head_end resume offset */
+    uint32_t head_checked; /* input length when the incomplete head was last parsed */
     uint32_t nrequests;
     uint8_t state;
     uint8_t listener_idx;

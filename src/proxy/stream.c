@@ -227,9 +227,12 @@ static bool build_upstream_head(bw_stream *s, const bw_http_request *req, bw_buf
     } else {
         out_str(&o, ip);
     }
-    out_lit(&o, ";proto=http;host=\"");
+    /* RFC 7239: a token unless it holds a port or an IPv6 literal. The
+     * parser admits only authority characters in Host, so no escaping. */
+    bool quote = memchr(host.p, ':', host.len) != NULL;
+    out_lit(&o, quote ? ";proto=http;host=\"" : ";proto=http;host=");
     out_str(&o, host);
-    out_lit(&o, "\"\r\nX-Request-Id: ");
+    out_lit(&o, quote ? "\"\r\nX-Request-Id: " : "\r\nX-Request-Id: ");
     out_mem(&o, s->request_id, s->request_id_len);
     out_lit(&o, "\r\n\r\n");
     return !o.overflow;
@@ -260,7 +263,8 @@ static bool build_client_head(bw_stream *s, const bw_http_response *resp, bool t
     for (size_t i = 0; i < resp->nheaders; i++) {
         const bw_http_header *h = &resp->headers[i];
         if (response_header_dropped(h->name, tunnel) ||
-            (listed && connection_lists(resp->connection, h->name)))
+            (listed && connection_lists(resp->connection, h->name) &&
+             !(tunnel && bw_str_ieq_lit(h->name, "upgrade"))))
             continue;
         out_header(&o, h->name, h->value);
     }
@@ -420,6 +424,7 @@ static void stream_finish(bw_stream *s)
     c->state = BW_CONN_HEAD;
     c->nrequests++;
     c->head_scan = 0;
+    c->head_checked = 0;
     c->head_timer = false;
     bw_timer_arm(&w->loop, &c->timer, w->conf->client_keepalive_ms);
     if (c->out.data)
@@ -690,6 +695,26 @@ static int pump_request(bw_stream *s, bool *progress, bool *client_progress, boo
     return 0;
 }
 
+/* Before the response head: send what bulwark queued itself (100 Continue). */
+static int flush_interim(bw_stream *s, bool *progress)
+{
+    bw_conn *c = s->c;
+    if (!c->writable || !c->out.data || bw_buf_empty(&c->out))
+        return 0;
+    ssize_t n = send(c->io.fd, bw_buf_head(&c->out), bw_buf_len(&c->out), MSG_NOSIGNAL);
+    if (n > 0) {
+        bw_buf_consume(&c->out, (uint32_t)n);
+        s->bytes_out += (uint64_t)n;
+        *progress = true;
+    } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        bw_stream_abort(s);
+        return -1;
+    }
+    if (!bw_buf_empty(&c->out))
+        c->writable = false;
+    return 0;
+}
+
 /* Response direction: origin -> client.  Returns -1 if the stream ended. */
 static int pump_response(bw_stream *s, bool *progress, bool *up_progress)
 {
@@ -729,7 +754,7 @@ static int pump_response(bw_stream *s, bool *progress, bool *up_progress)
         *progress = true;
     }
     if (!s->resp_head_parsed)
-        return 0;
+        return flush_interim(s, progress);
     if (u) {
         s->resp.src_eof = u->eof;
         bw_pipe_scan(&s->resp, &u->in, &c->out);
