@@ -70,8 +70,12 @@ static void out_lit(out_t *o, const char *s) { out_mem(o, s, strlen(s)); }
 static void out_u64(out_t *o, uint64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
-    out_mem(o, tmp, (size_t)n);
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    out_mem(o, tmp + i, sizeof(tmp) - i);
 }
 
 static void out_header(out_t *o, bw_str name, bw_str value)
@@ -254,9 +258,12 @@ static void add_response_trailer_headers(bw_stream *s, out_t *o)
 static bool build_client_head(bw_stream *s, const bw_http_response *resp, bool tunnel)
 {
     out_t o = { &s->c->out, false };
-    char line[32];
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %03d ", resp->status);
-    out_mem(&o, line, (size_t)n);
+    /* The parser guarantees a 3-digit status. */
+    char line[13] = "HTTP/1.1 000 ";
+    line[9] = (char)('0' + resp->status / 100);
+    line[10] = (char)('0' + resp->status / 10 % 10);
+    line[11] = (char)('0' + resp->status % 10);
+    out_mem(&o, line, sizeof(line));
     out_str(&o, resp->reason);
     out_mem(&o, "\r\n", 2);
     bool listed = (resp->flags & BW_HTTP_F_HAS_CONNECTION) && resp->connection.len;
