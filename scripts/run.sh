@@ -6,6 +6,11 @@ BUILD=${BUILD:-build}
 set -e
 "$BUILD/bulwark-origin" --listen 127.0.0.1:9000 --name demo-origin --quiet &
 ORIGIN=$!
+sleep 0.3
+if ! kill -0 $ORIGIN 2>/dev/null; then
+    echo "make run: the demo origin could not start (is 127.0.0.1:9000 in use?)" >&2
+    exit 1
+fi
 trap 'kill $ORIGIN 2>/dev/null; wait $ORIGIN 2>/dev/null' EXIT INT TERM
 cat <<MSG
 
