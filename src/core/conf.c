@@ -785,7 +785,7 @@ static const directive directives[] = {
     {"max_body_size", CTX_MAIN, 1, 1, set_max_body_size, "SIZE", "0",
      "largest request body (else 413); 0 = no limit (bodies are streamed)"},
     {"max_connections", CTX_MAIN, 1, 1, set_max_connections, "N", "10000",
-     "client connections per worker; beyond it accepting pauses"},
+     "client connections per worker; beyond it new connections are closed at once"},
     {"error_page", CTX_MAIN | CTX_SITE, 2, 2, set_error_page, "502|503|504 FILE", "built-in page",
      "HTML page sent when the origin fails (relative paths: to the config file)"},
     {"default", CTX_SITE, 0, 0, set_default, "", "first site",
@@ -1343,7 +1343,8 @@ void bw_conf_print_directives(int fd)
             bool in = pass == 0 ? (d->ctx & CTX_MAIN) : (d->ctx & CTX_SITE);
             if (!in)
                 continue;
-            dprintf(fd, "  %s %s;\n      %s (default: %s)\n", d->name, d->syntax, d->help, d->deflt);
+            dprintf(fd, "  %s%s%s;\n      %s (default: %s)\n", d->name, d->syntax[0] ? " " : "", d->syntax,
+                    d->help, d->deflt);
         }
     }
     dprintf(fd, "\nDurations: 500ms, 10s, 2m, 1h (a bare number is seconds).  Sizes: 512, 8k, 1m, 1g.\n");
