@@ -168,6 +168,13 @@ static bw_conf *load_config(const options *o, char *err, size_t errlen)
         } else {
             conf->admin_enabled = true;
         }
+        /* Same rule as the config file: never an open admin without a token. */
+        if (conf->admin_enabled && !bw_addr_is_loopback(&conf->admin) && !conf->admin_token) {
+            snprintf(err, errlen, "--admin %s: a non-loopback admin address requires admin_token in the config",
+                     conf->admin.text);
+            bw_conf_free(conf);
+            return NULL;
+        }
     }
     if (o->access_log) {
         free(conf->access_log);

@@ -325,7 +325,7 @@ int bw_addr_parse(const char *text, bw_addr *out)
     return 0;
 }
 
-static bool addr_is_loopback(const bw_addr *a)
+bool bw_addr_is_loopback(const bw_addr *a)
 {
     if (a->ss.ss_family == AF_INET) {
         const struct sockaddr_in *a4 = (const struct sockaddr_in *)&a->ss;
@@ -477,28 +477,33 @@ static int set_access_log(conf_parser *ps, bw_site_conf *site, size_t si, char *
     return 0;
 }
 
-/* Duration directives share one setter: the table row says which field. */
-#define DURATION_SETTER(fn, field, ctx_expr)                                                       \
+/* Duration directives share one setter: the table row says which field.
+ * A timer armed with 0 is not armed at all (core/loop.c), so for a timeout
+ * 0 would mean "wait forever": only fail_timeout and shutdown_timeout, where
+ * 0 means "not at all", accept it. */
+#define DURATION_SETTER(fn, field, ctx_expr, zero_ok)                                              \
     static int fn(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line) \
     {                                                                                              \
         (void)si, (void)n, (void)site;                                                             \
         unsigned v;                                                                                \
         if (parse_duration_ms(args[0], &v) < 0)                                                    \
             return BAD_VALUE("a duration like 10s, 500ms, 2m or 1h");                              \
+        if (v == 0 && !(zero_ok))                                                                  \
+            return BAD_VALUE("a duration of at least 1ms (0 would disable the timeout)");          \
         (ctx_expr)->field = v;                                                                     \
         return 0;                                                                                  \
     }
 
-DURATION_SETTER(set_client_header_timeout, client_header_timeout_ms, ps->conf)
-DURATION_SETTER(set_client_body_timeout, client_body_timeout_ms, ps->conf)
-DURATION_SETTER(set_keepalive_timeout, client_keepalive_ms, ps->conf)
-DURATION_SETTER(set_send_timeout, client_send_timeout_ms, ps->conf)
-DURATION_SETTER(set_shutdown_timeout, shutdown_timeout_ms, ps->conf)
-DURATION_SETTER(set_connect_timeout, connect_timeout_ms, &site->pool)
-DURATION_SETTER(set_read_timeout, read_timeout_ms, &site->pool)
-DURATION_SETTER(set_origin_send_timeout, send_timeout_ms, &site->pool)
-DURATION_SETTER(set_keepalive_idle, keepalive_idle_ms, &site->pool)
-DURATION_SETTER(set_fail_timeout, fail_timeout_ms, &site->pool)
+DURATION_SETTER(set_client_header_timeout, client_header_timeout_ms, ps->conf, false)
+DURATION_SETTER(set_client_body_timeout, client_body_timeout_ms, ps->conf, false)
+DURATION_SETTER(set_keepalive_timeout, client_keepalive_ms, ps->conf, false)
+DURATION_SETTER(set_send_timeout, client_send_timeout_ms, ps->conf, false)
+DURATION_SETTER(set_shutdown_timeout, shutdown_timeout_ms, ps->conf, true)
+DURATION_SETTER(set_connect_timeout, connect_timeout_ms, &site->pool, false)
+DURATION_SETTER(set_read_timeout, read_timeout_ms, &site->pool, false)
+DURATION_SETTER(set_origin_send_timeout, send_timeout_ms, &site->pool, false)
+DURATION_SETTER(set_keepalive_idle, keepalive_idle_ms, &site->pool, false)
+DURATION_SETTER(set_fail_timeout, fail_timeout_ms, &site->pool, true)
 
 static int set_size_field(conf_parser *ps, char **args, unsigned line, uint64_t min, uint64_t max,
                           uint64_t *out)
@@ -574,6 +579,11 @@ static int conf_own(bw_conf *c, char *block)
     return 0;
 }
 
+/* A local response (head and page) is built in one 16 KiB buffer
+ * (core/buf.h, stream.c) and a larger one closes the connection instead of
+ * answering, so a page must leave room for the head. */
+#define PAGE_MAX_BYTES 12288
+
 /* Read an error page file into a block owned by the conf. */
 static int load_page(conf_parser *ps, const char *file, unsigned line, const char **out, size_t *out_len)
 {
@@ -585,12 +595,17 @@ static int load_page(conf_parser *ps, const char *file, unsigned line, const cha
         free(path);
         return -1;
     }
-    char *buf = malloc(65537);
-    size_t n = buf ? fread(buf, 1, 65537, f) : 0;
+    char *buf = malloc(PAGE_MAX_BYTES + 1);
+    size_t n = buf ? fread(buf, 1, PAGE_MAX_BYTES + 1, f) : 0;
+    int rerr = buf && ferror(f) ? errno : 0; /* e.g. EISDIR: fopen() opens directories */
     fclose(f);
-    if (!buf || n > 65536) {
+    if (!buf || rerr || n > PAGE_MAX_BYTES) {
         free(buf);
-        conf_error(ps, line, "error page \"%s\" is larger than 64 KiB", path);
+        if (rerr)
+            conf_error(ps, line, "cannot read error page \"%s\": %s", path, strerror(rerr));
+        else
+            conf_error(ps, line, "error page \"%s\" is larger than %u bytes (a page is sent from one "
+                                 "16 KiB buffer)", path, PAGE_MAX_BYTES);
         free(path);
         return -1;
     }
@@ -787,7 +802,7 @@ static const directive directives[] = {
     {"max_connections", CTX_MAIN, 1, 1, set_max_connections, "N", "10000",
      "client connections per worker; beyond it new connections are closed at once"},
     {"error_page", CTX_MAIN | CTX_SITE, 2, 2, set_error_page, "502|503|504 FILE", "built-in page",
-     "HTML page sent when the origin fails (relative paths: to the config file)"},
+     "HTML page sent when the origin fails, at most 12 KiB (relative paths: to the config file)"},
     {"default", CTX_SITE, 0, 0, set_default, "", "first site",
      "this site answers requests whose Host matches no site"},
     {"origin", CTX_SITE, 1, 2, set_origin, "ADDR [weight=N]", "-",
@@ -878,6 +893,15 @@ static int run_directive(conf_parser *ps, int ctx, size_t si, char **argv, int a
         return conf_error(ps, line, "\"%s\" is not allowed here: it belongs %s", argv[0],
                           d->ctx == CTX_SITE ? "inside a site block" : "outside site blocks");
     int nargs = argc - 1;
+    if (nargs > d->max_args) {
+        /* "retries 2" then a line "connect_timeout 1s;": the ';' was
+         * forgotten, which says more than "retries expects N". */
+        for (int i = 1; i < argc; i++)
+            if (find_directive(argv[i]))
+                return conf_error(ps, line, "expected ';' after \"%s%s%s%s\" (\"%s\" starts the next "
+                                  "directive)", argv[0], i > 1 ? " " : "", i > 1 ? argv[1] : "",
+                                  i > 2 ? " ..." : "", argv[i]);
+    }
     if (nargs < d->min_args || nargs > d->max_args) {
         if (d->max_args == 0)
             return conf_error(ps, line, "\"%s\" takes no arguments", argv[0]);
@@ -1150,7 +1174,7 @@ static int finish_conf(conf_parser *ps)
         bw_addr_parse("0.0.0.0:8080", &c->listens[0].addr);
         c->nlistens = 1;
     }
-    if (c->admin_enabled && !c->admin_token && !addr_is_loopback(&c->admin))
+    if (c->admin_enabled && !c->admin_token && !bw_addr_is_loopback(&c->admin))
         return conf_error(ps, ps->admin_line, "admin on a non-loopback address (%s) requires admin_token",
                           c->admin.text);
     if (finish_pools(ps) < 0)
@@ -1242,10 +1266,13 @@ bw_conf *bw_conf_load(const char *path, char *err, size_t errlen)
 bw_conf *bw_conf_quick(const char *listen, const char *origins, char *err, size_t errlen)
 {
     bw_addr a;
-    if (bw_addr_parse(listen, &a) < 0) {
-        snprintf(err, errlen, "--listen: expected an address like 127.0.0.1:8080, got \"%s\"", listen);
+    if (!listen || bw_addr_parse(listen, &a) < 0) {
+        snprintf(err, errlen, "--listen: expected an address like 127.0.0.1:8080, got \"%s\"",
+                 listen ? listen : "");
         return NULL;
     }
+    if (!origins)
+        origins = "";
     size_t olen = strlen(origins);
     size_t cap = 128 + strlen(listen) + olen * 2 + 16 * (olen + 1);
     char *text = malloc(cap);
@@ -1313,7 +1340,9 @@ const bw_site_conf *bw_conf_find_site(const bw_conf *c, bw_str host)
     }
     if (len && p[len - 1] == '.')
         len--;
-    if (len == 0 || len > 255)
+    /* A leading dot would match the ".example.com" key of a wildcard as if
+     * it were an exact name; no valid host starts with one. */
+    if (len == 0 || len > 255 || p[0] == '.')
         return c->default_site;
     const bw_site_conf *s = lookup_name(c, p, len);
     if (s)
@@ -1356,7 +1385,10 @@ static _Atomic(bw_conf *) current_conf;
 
 void bw_conf_publish(bw_conf *conf)
 {
-    conf->prev = atomic_load_explicit(&current_conf, memory_order_relaxed);
+    bw_conf *old = atomic_load_explicit(&current_conf, memory_order_relaxed);
+    if (old == conf)
+        return; /* else conf->prev == conf and bw_conf_free_all() would loop */
+    conf->prev = old;
     atomic_store_explicit(&current_conf, conf, memory_order_release);
 }
 

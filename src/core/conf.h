@@ -33,6 +33,9 @@ typedef struct bw_addr {
  * "localhost" only; no DNS).  Returns 0 or -1. */
 int bw_addr_parse(const char *text, bw_addr *out);
 
+/* True for 127.0.0.0/8 and ::1. */
+bool bw_addr_is_loopback(const bw_addr *a);
+
 typedef struct bw_listen_conf {
     bw_addr addr;
     bool proxy_protocol; /* expect a PROXY v1/v2 header first */
