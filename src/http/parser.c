@@ -626,16 +626,22 @@ static int parse_fields(hp_t *h, const char **pp)
             return 0;
         }
         const char *name = p;
-        while (p < end && (cls[(unsigned char)*p] & C_TCHAR)) {
-            hash = (hash ^ lower((unsigned char)*p)) * BW_FNV_PRIME;
-            p++;
+        if (h->request) {
+            while (p < end && (cls[(unsigned char)*p] & C_TCHAR)) {
+                hash = (hash ^ lower((unsigned char)*p)) * BW_FNV_PRIME;
+                p++;
+            }
+            hash = (hash ^ ':') * BW_FNV_PRIME;
+        } else {
+            /* Responses carry no fingerprint: skip the hash. */
+            while (p < end && (cls[(unsigned char)*p] & C_TCHAR))
+                p++;
         }
         if (p == end)
             return ran_out(h);
         if (*p != ':' || p == name)
             return fail(h, 400, bad_name_reason(name, p, h->n));
         size_t nlen = (size_t)(p - name);
-        hash = (hash ^ ':') * BW_FNV_PRIME;
 
         p++;
         while (p < end && is_ows(*p))

@@ -63,8 +63,28 @@ void bw_ipaddr_from_sa(bw_ipaddr *ip, const struct sockaddr *sa)
     }
 }
 
+/* IPv4 by hand: glibc's inet_ntop formats it with sprintf, which showed up
+ * in per-request profiles (the client address goes into X-Forwarded-For). */
+static size_t ipv4_text(const uint8_t *a, char *out)
+{
+    char *p = out;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = a[i];
+        if (v >= 100)
+            *p++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        *p++ = '.';
+    }
+    p[-1] = '\0';
+    return (size_t)(p - 1 - out);
+}
+
 size_t bw_ipaddr_text(const bw_ipaddr *ip, char *out, size_t cap)
 {
+    if (ip->family == AF_INET && cap >= 16)
+        return ipv4_text(ip->a, out);
     if (ip->family != AF_INET && ip->family != AF_INET6) {
         snprintf(out, cap, "unknown");
         return strlen(out);

@@ -86,6 +86,38 @@ static void out_header(out_t *o, bw_str name, bw_str value)
     out_mem(o, "\r\n", 2);
 }
 
+/* Kept header lines are copied as received, a run of consecutive lines at
+ * a time: the parser validated them (CRLF-terminated, no obs-fold), and
+ * one memcpy per run is far cheaper than rebuilding every line. */
+typedef struct hdr_run {
+    const char *start, *end;
+} hdr_run;
+
+static const char *header_line_end(const bw_http_header *h)
+{
+    const char *e = h->value.p + h->value.len;
+    while (*e != '\n')
+        e++;
+    return e + 1;
+}
+
+static void run_add(out_t *o, hdr_run *r, const bw_http_header *h)
+{
+    if (r->end != h->name.p) {
+        if (r->start)
+            out_mem(o, r->start, (size_t)(r->end - r->start));
+        r->start = h->name.p;
+    }
+    r->end = header_line_end(h);
+}
+
+static void run_flush(out_t *o, hdr_run *r)
+{
+    if (r->start)
+        out_mem(o, r->start, (size_t)(r->end - r->start));
+    r->start = r->end = NULL;
+}
+
 /* ---- header filtering ---- */
 
 /* Is `name` one of the tokens of a Connection header value? */
@@ -205,12 +237,14 @@ static bool build_upstream_head(bw_stream *s, const bw_http_request *req, bw_buf
     out_header(&o, BW_STR_LIT("Host"), host);
 
     bool listed = (req->flags & BW_HTTP_F_HAS_CONNECTION) && req->connection.len;
+    hdr_run run = { NULL, NULL };
     for (size_t i = 0; i < req->nheaders; i++) {
         const bw_http_header *h = &req->headers[i];
         if (request_header_dropped(h->name) || (listed && connection_lists(req->connection, h->name)))
             continue;
-        out_header(&o, h->name, h->value);
+        run_add(&o, &run, h);
     }
+    run_flush(&o, &run);
     if (s->upgrade) {
         out_lit(&o, "Connection: Upgrade\r\n");
         out_header(&o, BW_STR_LIT("Upgrade"), req->upgrade);
@@ -267,14 +301,16 @@ static bool build_client_head(bw_stream *s, const bw_http_response *resp, bool t
     out_str(&o, resp->reason);
     out_mem(&o, "\r\n", 2);
     bool listed = (resp->flags & BW_HTTP_F_HAS_CONNECTION) && resp->connection.len;
+    hdr_run run = { NULL, NULL };
     for (size_t i = 0; i < resp->nheaders; i++) {
         const bw_http_header *h = &resp->headers[i];
         if (response_header_dropped(h->name, tunnel) ||
             (listed && connection_lists(resp->connection, h->name) &&
              !(tunnel && bw_str_ieq_lit(h->name, "upgrade"))))
             continue;
-        out_header(&o, h->name, h->value);
+        run_add(&o, &run, h);
     }
+    run_flush(&o, &run);
     if (tunnel) {
         out_lit(&o, "Connection: Upgrade\r\nX-Request-Id: ");
         out_mem(&o, s->request_id, s->request_id_len);
