@@ -8,7 +8,8 @@
  *
  * Writes to a pipe or terminal on stdout may block the worker when the
  * reader is slow; that is the operator's choice of target (a file never
- * blocks for long).  Lines that cannot be written are dropped and counted.
+ * blocks for long).  Bytes that cannot be written are dropped (counted in
+ * `dropped`; not exported yet).
  */
 #include "admin/accesslog.h"
 

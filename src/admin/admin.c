@@ -521,6 +521,8 @@ static void handle_request(admin_client *cl)
         body = bw_admin_render_stats_json(&blen);
         if (body)
             respond(cl->fd, 200, "OK", "application/json", body, blen, is_head);
+        else
+            respond(cl->fd, 500, "Internal Server Error", "text/plain", "out of memory\n", 14, false);
     } else {
         respond(cl->fd, 404, "Not Found", "text/plain", "not found: try /metrics, /healthz, /api/v1/stats\n",
                 49, is_head);

@@ -913,6 +913,8 @@ static int run_directive(conf_parser *ps, int ctx, size_t si, char **argv, int a
 
 static bool valid_site_name(const char *n)
 {
+    if (strcmp(n, "_overflow") == 0)
+        return false; /* reserved: the metrics slot of requests without a site */
     if (strcmp(n, "_") == 0)
         return true;
     const char *p = n;
@@ -1090,12 +1092,20 @@ static int build_name_table(conf_parser *ps)
     if (!c->name_table)
         return conf_error(ps, 0, "out of memory");
     c->name_table_size = size;
+    const bw_site_conf *catch_all = NULL;
     for (size_t i = 0; i < c->nsites; i++) {
         bw_site_conf *site = &c->sites[i];
         for (size_t j = 0; j < site->nnames; j++) {
             const char *n = site->names[j];
-            if (strcmp(n, "_") == 0)
+            if (strcmp(n, "_") == 0) {
+                /* "_" matches no Host, but two such sites would still share
+                 * one name in metrics, and one of them could never answer. */
+                if (catch_all)
+                    return conf_error(ps, ps->site_line[i], "site name \"_\" is already used by site \"%s\"",
+                                      catch_all->name);
+                catch_all = site;
                 continue;
+            }
             if (n[0] == '*') {
                 n++; /* ".example.com" */
                 c->has_wildcards = true;

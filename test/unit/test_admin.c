@@ -246,10 +246,52 @@ static bool belongs(const char *sample, const char *family, const char *type)
     return false;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* No series (name and labels) appears twice: Prometheus rejects the scrape. */
+static void check_unique_series(const char *text)
+{
+    size_t cap = 64, n = 0;
+    char **keys = malloc(cap * sizeof(*keys));
+    assert_non_null(keys);
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        assert_non_null(nl);
+        if (*p != '#') {
+            const char *sp = memrchr(p, ' ', (size_t)(nl - p)); /* before the value */
+            assert_non_null(sp);
+            if (n == cap) {
+                cap *= 2;
+                keys = realloc(keys, cap * sizeof(*keys));
+                assert_non_null(keys);
+            }
+            keys[n++] = strndup(p, (size_t)(sp - p));
+        }
+        p = nl + 1;
+    }
+    qsort(keys, n, sizeof(*keys), cmp_str);
+    const char *dup = NULL;
+    for (size_t i = 1; i < n && !dup; i++)
+        if (strcmp(keys[i], keys[i - 1]) == 0)
+            dup = keys[i];
+    char msg[512] = "";
+    if (dup)
+        snprintf(msg, sizeof(msg), "%s", dup);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    if (msg[0])
+        fail_msg("series exported twice: %s", msg);
+}
+
 /* Every line: "# HELP name text", "# TYPE name type" or a sample of the
  * family last declared; each family declared once, HELP then TYPE. */
 static void check_prometheus(const char *text)
 {
+    check_unique_series(text);
     char family[128] = "", type[32] = "", help_for[128] = "";
     char seen[64][128];
     int nseen = 0;
@@ -477,6 +519,33 @@ static void test_origin_up(void **state)
     assert_line(m, "bulwark_requests_total{site=\"a.test\",code=\"200\"} 3");
     assert_line(m, "bulwark_requests_total{site=\"b.test\",code=\"404\"} 1"); /* slot kept */
     free(m);
+}
+
+/*
+ * Two `site _` blocks must be refused: both would count into one "_" stats
+ * slot and /metrics would export bulwark_origin_up{site="_",...} twice,
+ * which Prometheus refuses ("duplicate sample").
+ */
+static void test_duplicate_catch_all_sites_refused(void **state)
+{
+    (void)state;
+    bw_conf *c = bw_conf_parse_string("admin 127.0.0.1:1;\n"
+                                      "site _ {\n origin 127.0.0.1:9000;\n}\n"
+                                      "site _ {\n origin 127.0.0.1:9000;\n}\n",
+                                      "dup.conf", err, sizeof(err));
+    if (!c)
+        return; /* refused at load: fixed */
+    for (size_t i = 0; i < c->nsites; i++)
+        c->sites[i].stats_slot = bw_stats_site_slot(c->sites[i].name);
+    bw_conf_publish(c);
+    char *m = metrics();
+    int n = 0;
+    for (const char *p = m; (p = strstr(p, "\nbulwark_origin_up{site=\"_\",server=\"127.0.0.1:9000\"} ")); p++)
+        n++;
+    free(m);
+    if (n != 1)
+        fail_msg("two `site _` blocks accepted; bulwark_origin_up{site=\"_\",server=\"127.0.0.1:9000\"} "
+                 "exported %d times (conf.c build_name_table skips \"_\" in the duplicate-name check)", n);
 }
 
 static void test_overflow_and_escaping(void **state)
@@ -897,6 +966,7 @@ int main(void)
         T(test_metrics_format),
         T(test_origin_up),
         T(test_overflow_and_escaping),
+        T(test_duplicate_catch_all_sites_refused),
         T(test_stats_json),
         T(test_http_endpoints),
         T(test_http_token),

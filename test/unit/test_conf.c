@@ -100,7 +100,8 @@ static void write_text(const char *name, const char *text)
 static void remove_tmp(const char *const *names, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        unlink(tmp_path(names[i]));
+        if (unlink(tmp_path(names[i])) < 0)
+            rmdir(tmp_path(names[i])); /* a directory listed after its files */
     rmdir(tmpdir);
 }
 
