@@ -21,11 +21,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log.h"
+
 #define ALOG_BUF 65536
 /* A line never exceeds this: variable parts are bounded (path 1 KiB, the
  * others 64 bytes) and each byte escapes to at most 6. */
 #define ALOG_LINE_MAX 8192
 #define ALOG_PATH_MAX 1024
+/* path + client, site, upstream, rid (64 each) + method (32), each byte at
+ * most 6 once escaped, + keys, quotes, ts and 6 numbers (under 256). */
+_Static_assert(6 * (ALOG_PATH_MAX + 4 * 64 + 32) + 256 <= ALOG_LINE_MAX,
+               "ALOG_LINE_MAX must hold the longest possible line");
+_Static_assert(ALOG_LINE_MAX < ALOG_BUF, "a line must fit the buffer");
 
 struct bw_alog {
     int fd;
@@ -50,6 +57,10 @@ bw_alog *bw_alog_open(const char *target)
     } else {
         l->fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
         if (l->fd < 0) {
+            /* The caller treats NULL as "logging off": say why, once per
+             * worker, or the operator only sees an empty log. */
+            bw_log(BW_LOG_ERROR, "access_log %s: %s (access logging disabled)", target,
+                   strerror(errno));
             free(l);
             return NULL;
         }

@@ -180,8 +180,11 @@ static size_t report_slots(unsigned out[BW_STATS_MAX_SITES])
     return k;
 }
 
+/* 0 until bw_admin_start ran (renders called directly, e.g. by tests). */
 static double uptime_s(void)
 {
+    if (!adm.start_ms)
+        return 0;
     return (double)(bw_clock_ms() - adm.start_ms) / 1000.0;
 }
 
@@ -656,7 +659,11 @@ int bw_admin_start(const bw_conf *conf)
     if (adm.wakefd < 0 || pthread_create(&adm.thread, NULL, admin_main, NULL) != 0) {
         bw_log(BW_LOG_ERROR, "admin: cannot start its thread");
         close(adm.lfd);
-        adm.lfd = -1;
+        if (adm.wakefd >= 0)
+            close(adm.wakefd);
+        adm.lfd = adm.wakefd = -1;
+        free(adm.token);
+        adm.token = NULL;
         return -1;
     }
     adm.running = true;

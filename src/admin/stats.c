@@ -70,6 +70,8 @@ bw_worker_stats *bw_stats_worker(size_t i)
 
 unsigned bw_stats_site_slot(const char *name)
 {
+    if (!name)
+        return BW_STATS_MAX_SITES - 1;
     pthread_mutex_lock(&stats_lock);
     size_t n = atomic_load(&nsites);
     unsigned slot = BW_STATS_MAX_SITES - 1;

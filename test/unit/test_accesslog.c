@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "admin/accesslog.h"
+#include "core/log.h"
 
 /* ---- a minimal strict JSON object parser ---- */
 
@@ -275,7 +276,20 @@ static void test_open_off(void **state)
     (void)state;
     assert_null(bw_alog_open(NULL));
     assert_null(bw_alog_open("off"));
+    /* a path that cannot be opened: NULL, and the reason in the error log */
+    char elog[160];
+    snprintf(elog, sizeof(elog), "%s/error.log", dir);
+    assert_int_equal(bw_log_open(elog, BW_LOG_INFO), 0);
     assert_null(bw_alog_open("/nonexistent/bw/dir/access.log"));
+    assert_int_equal(bw_log_open("stderr", BW_LOG_INFO), 0);
+    FILE *f = fopen(elog, "r");
+    assert_non_null(f);
+    char line[512] = "";
+    assert_non_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    unlink(elog);
+    assert_non_null(strstr(line, "[error] access_log /nonexistent/bw/dir/access.log: "));
+    assert_non_null(strstr(line, "(access logging disabled)"));
     /* a NULL log accepts every call */
     bw_alog_entry e = entry();
     bw_alog_write(NULL, &e, 1);

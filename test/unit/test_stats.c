@@ -228,6 +228,9 @@ static void test_site_slots(void **state)
     assert_string_equal(bw_stats_site_name(BW_STATS_MAX_SITES - 1), "_overflow");
     assert_null(bw_stats_site_name(BW_STATS_MAX_SITES));
     assert_null(bw_stats_site_name(100000));
+    /* no name: the overflow slot, nothing registered */
+    assert_int_equal(bw_stats_site_slot(NULL), BW_STATS_MAX_SITES - 1);
+    assert_int_equal(bw_stats_nsites(), 3);
 }
 
 static void test_site_slots_full(void **state)
