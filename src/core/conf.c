@@ -519,7 +519,8 @@ static int set_max_request_line(conf_parser *ps, bw_site_conf *site, size_t si, 
 {
     (void)site, (void)si, (void)n;
     uint64_t v;
-    if (set_size_field(ps, args, line, 256, 65536, &v) < 0)
+    /* The request line is part of the head, which must fit one buffer. */
+    if (set_size_field(ps, args, line, 256, 16384, &v) < 0)
         return -1;
     ps->conf->max_request_line = (unsigned)v;
     return 0;
