@@ -115,6 +115,27 @@ bench_build() {
 }
 
 # wait_port PORT [SECONDS]: until something accepts on 127.0.0.1:PORT.
+# Install the tools, build bulwark, and check that every proxy asked for in
+# PROXY_LIST (and the origin) can run.  $1: the calling script, for hints.
+bench_preflight() {
+    local script=$1 p
+    bench_need_tools
+    log "building bulwark (make -C $ROOT all)"
+    bench_build
+    for p in "${PROXY_LIST[@]}"; do
+        case $p in
+        bulwark)
+            [ "$BULWARK_OK" = 1 ] && [ -x "$BUILD_DIR/bulwark" ] \
+                || die "bulwark does not build (see above); to measure the peers only: PROXIES=\"nginx haproxy\" ORIGIN_IMPL=nginx $script" ;;
+        nginx | haproxy) ;;
+        *) die "unknown proxy '$p' in PROXIES" ;;
+        esac
+    done
+    if [ "$ORIGIN_IMPL" = bulwark-origin ] && [ ! -x "$BUILD_DIR/bulwark-origin" ]; then
+        die "$BUILD_DIR/bulwark-origin not built; to use a stand-in origin: ORIGIN_IMPL=nginx $script"
+    fi
+}
+
 wait_port() {
     local port=$1 t=${2:-10} i
     for i in $(seq $((t * 10))); do

@@ -40,21 +40,7 @@ trap bench_cleanup EXIT INT TERM
 
 CMDLINE="ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS PATH_URL=$PATH_URL PROXIES=\"$PROXIES\" ORIGIN_IMPL=$ORIGIN_IMPL bench/proxy.sh $*"
 
-bench_need_tools
-log "building bulwark (make -C $ROOT all)"
-bench_build
-for p in "${PROXY_LIST[@]}"; do
-    case $p in
-    bulwark)
-        [ "$BULWARK_OK" = 1 ] && [ -x "$BUILD_DIR/bulwark" ] \
-            || die "bulwark does not build (see above); to bench the peers only: PROXIES=\"nginx haproxy\" ORIGIN_IMPL=nginx $0 $*" ;;
-    nginx | haproxy) ;;
-    *) die "unknown proxy '$p' in PROXIES" ;;
-    esac
-done
-if [ "$ORIGIN_IMPL" = bulwark-origin ] && [ ! -x "$BUILD_DIR/bulwark-origin" ]; then
-    die "$BUILD_DIR/bulwark-origin not built; to use a stand-in origin: ORIGIN_IMPL=nginx $0 $*"
-fi
+bench_preflight "$0"
 
 check_ports_free "$ORIGIN_PORT" "$BULWARK_PORT" "$NGINX_PORT" "$HAPROXY_PORT"
 start_origin

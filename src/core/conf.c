@@ -515,27 +515,21 @@ static int set_size_field(conf_parser *ps, char **args, unsigned line, uint64_t 
     return 0;
 }
 
-static int set_max_request_line(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line)
-{
-    (void)site, (void)si, (void)n;
-    uint64_t v;
-    /* The request line is part of the head, which must fit one buffer. */
-    if (set_size_field(ps, args, line, 256, 16384, &v) < 0)
-        return -1;
-    ps->conf->max_request_line = (unsigned)v;
-    return 0;
-}
+/* Head limits: the request line and the whole head must fit one 16 KiB
+ * read buffer (core/buf.h), hence the ceilings. */
+#define HEAD_SIZE_SETTER(fn, field, min)                                                            \
+    static int fn(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line) \
+    {                                                                                              \
+        (void)site, (void)si, (void)n;                                                             \
+        uint64_t v;                                                                                \
+        if (set_size_field(ps, args, line, (min), 16384, &v) < 0)                                  \
+            return -1;                                                                             \
+        ps->conf->field = (unsigned)v;                                                             \
+        return 0;                                                                                  \
+    }
 
-static int set_max_header_bytes(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line)
-{
-    (void)site, (void)si, (void)n;
-    uint64_t v;
-    /* The head must fit in one 16 KiB read buffer (core/buf.h). */
-    if (set_size_field(ps, args, line, 1024, 16384, &v) < 0)
-        return -1;
-    ps->conf->max_header_bytes = (unsigned)v;
-    return 0;
-}
+HEAD_SIZE_SETTER(set_max_request_line, max_request_line, 256)
+HEAD_SIZE_SETTER(set_max_header_bytes, max_header_bytes, 1024)
 
 static int set_max_body_size(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line)
 {
