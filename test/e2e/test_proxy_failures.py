@@ -100,3 +100,33 @@ def test_too_many_headers_431():
     refused_before_origin(
         f"GET /headers?smuggle=1 HTTP/1.1\r\nHost: a.test\r\n{hdrs}\r\n".encode(), "smuggle",
         want=431, closes=False)
+
+
+def test_request_line_too_long_414():
+    refused_before_origin(
+        b"GET /headers?smuggle=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: a.test\r\n\r\n", "smuggle",
+        want=414, closes=False)
+
+
+def test_body_over_max_body_size_413():
+    o = h.start_origin("watched")
+    b = h.proxy_with_sites([h.site("a.test", [o.port])], top_extra="max_body_size 1k;\n")
+    r = h.request(b.port, "POST", "/sink?big=1", body=b"x" * 2048)
+    assert r.status == 413, r
+    r = h.request(b.port, "POST", "/sink?small=1", body=b"x" * 512)
+    assert r.status == 200 and r.json()["bytes"] == 512, r
+    h.wait_until(lambda: "small=1" in o.log(), 3, what="the origin's log line")
+    assert "big=1" not in o.log(), f"the origin received the refused body:\n{o.tail()}"
+
+
+def test_slow_head_408():
+    """A client that never finishes its head (slowloris) gets 408 and is
+    closed after client_header_timeout, while others are served."""
+    o = h.start_origin()
+    b = h.proxy_with_sites([h.site("a.test", [o.port])], top_extra="client_header_timeout 1s;\n")
+    with h.HTTPConn(b.port, timeout=10) as slow:
+        slow.send(b"GET / HTTP/1.1\r\nHost: a.test\r\nX-Slow: 1\r\n")
+        assert h.get(b.port, "/healthz").status == 200
+        r = slow.read_response()
+        assert r.status == 408, r
+        assert slow.closed_by_peer(), "connection left open after 408"
