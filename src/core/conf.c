@@ -421,6 +421,8 @@ static int set_listen(conf_parser *ps, bw_site_conf *site, size_t si, char **arg
     for (size_t i = 0; i < c->nlistens; i++)
         if (strcmp(c->listens[i].addr.text, l.addr.text) == 0)
             return conf_error(ps, line, "duplicate \"listen %s\"", l.addr.text);
+    if (c->nlistens == BW_CONF_MAX_LISTENS)
+        return conf_error(ps, line, "too many \"listen\" addresses (at most %d)", BW_CONF_MAX_LISTENS);
     bw_listen_conf *arr = xrealloc_array(c->listens, &ps->cap_listens, c->nlistens + 1, sizeof(*arr));
     if (!arr)
         return conf_error(ps, line, "out of memory");

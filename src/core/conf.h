@@ -36,6 +36,8 @@ int bw_addr_parse(const char *text, bw_addr *out);
 /* True for 127.0.0.0/8 and ::1. */
 bool bw_addr_is_loopback(const bw_addr *a);
 
+#define BW_CONF_MAX_LISTENS 32 /* per worker: a fixed array in the worker */
+
 typedef struct bw_listen_conf {
     bw_addr addr;
     bool proxy_protocol; /* expect a PROXY v1/v2 header first */

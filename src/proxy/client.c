@@ -261,7 +261,13 @@ static bool conn_head(bw_conn *c)
 
 void bw_conn_run(bw_conn *c)
 {
-    for (int guard = 0; guard < 1024 && !c->dead; guard++) {
+    for (int guard = 0;; guard++) {
+        if (c->dead)
+            return;
+        if (guard == 1024) { /* a long pipeline: let the others run too */
+            bw_conn_defer(c);
+            return;
+        }
         switch (c->state) {
         case BW_CONN_PROXY_HDR:
             conn_proxy_header(c);
@@ -289,6 +295,39 @@ void bw_conn_run(bw_conn *c)
         case BW_CONN_CLOSING:
             conn_flush_and_close(c);
             return;
+        }
+    }
+}
+
+void bw_conn_defer(bw_conn *c)
+{
+    if (c->again || c->dead)
+        return;
+    c->again = true;
+    c->again_next = c->w->again;
+    c->w->again = c;
+}
+
+void bw_worker_run_deferred(bw_worker *w)
+{
+    bw_conn *list = w->again;
+    w->again = NULL;
+    while (list) {
+        bw_conn *c = list;
+        list = c->again_next;
+        c->again = false;
+        if (!c->dead)
+            bw_conn_run(c);
+    }
+    /* Connections deferred again but closed meanwhile must not outlive
+     * bury(), which recycles them. */
+    bw_conn **pp = &w->again;
+    while (*pp) {
+        if ((*pp)->dead) {
+            (*pp)->again = false;
+            *pp = (*pp)->again_next;
+        } else {
+            pp = &(*pp)->again_next;
         }
     }
 }

@@ -47,6 +47,7 @@ static void scan_chunked_raw(bw_pipe *p, bw_buf *src)
         }
         if (r == 0)
             return;
+        p->decoded += data.len;
         p->ready += (uint32_t)r;
     }
     p->complete = true;
@@ -70,6 +71,7 @@ static void scan_chunked_copy(bw_pipe *p, bw_buf *src, bw_buf *dst)
         }
         if (r == 0)
             return;
+        p->decoded += data.len;
         if (data.len) {
             if (reframe) {
                 char line[24];

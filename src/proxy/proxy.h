@@ -70,6 +70,7 @@ typedef struct bw_pipe {
     uint32_t ready;     /* scanned body bytes at src->start, not yet sent (zero-copy modes) */
     uint64_t left;      /* LEN: body bytes not yet scanned */
     uint64_t moved;     /* bytes handed to the destination socket (body + framing) */
+    uint64_t decoded;   /* chunked modes: body bytes decoded so far (for max_body_size) */
     bw_chunked dec;
 } bw_pipe;
 
@@ -89,6 +90,7 @@ struct bw_conn {
     bw_buf in;          /* bytes from the client */
     bw_buf out;         /* bytes to the client (heads, local responses, re-framed bodies) */
     bw_conn *prev, *next; /* worker's list of all client connections */
+    bw_conn *again_next;  /* worker's list of connections to run again */
     bw_ipaddr peer;
     uint32_t head_scan; /* bw_http_head_end resume offset */
     uint32_t head_checked; /* input length when the incomplete head was last parsed */
@@ -99,6 +101,7 @@ struct bw_conn {
     bool peer_eof;      /* the client closed its sending side */
     bool head_timer;    /* the client-header timer is armed for the current head */
     bool dead;          /* closed; waiting in the graveyard */
+    bool again;         /* on the worker's run-again list */
 };
 
 struct bw_stream {
@@ -169,7 +172,7 @@ typedef struct bw_listener {
     bool proxy_protocol;
 } bw_listener;
 
-#define BW_WORKER_MAX_LISTENERS 32
+#define BW_WORKER_MAX_LISTENERS BW_CONF_MAX_LISTENS
 
 struct bw_worker {
     unsigned id;
@@ -188,6 +191,7 @@ struct bw_worker {
     bw_stream *free_streams;
     bw_upconn *free_upconns;
     bw_conn *grave_conns;  /* closed this round, linked through ->next */
+    bw_conn *again;        /* to run again after this round (bw_conn_defer) */
     bw_upconn *grave_ups;
     uint64_t rid_seed, rid_counter;
     uint64_t drain_deadline_ms;
@@ -200,6 +204,12 @@ struct bw_worker {
 /* client.c */
 void bw_conn_accepted(bw_worker *w, int fd, const struct sockaddr *sa, unsigned listener_idx);
 void bw_conn_run(bw_conn *c);
+/* A stream runs at most BW_STREAM_ROUNDS read/write rounds per event, so one
+ * fast transfer cannot starve the others; if it could go on, it is deferred
+ * and run again after the round's other events. */
+#define BW_STREAM_ROUNDS 64
+void bw_conn_defer(bw_conn *c);
+void bw_worker_run_deferred(bw_worker *w); /* worker loop, before bury() */
 void bw_conn_close(bw_conn *c);
 void bw_conn_drain(bw_conn *c);   /* worker draining: close if idle, else after this exchange */
 

@@ -698,6 +698,17 @@ static int pump_request(bw_stream *s, bool *progress, bool *client_progress, boo
     }
     s->req.src_eof = c->peer_eof;
     bw_pipe_scan(&s->req, &c->in, &s->reqout);
+    if (s->conf->max_body_bytes && s->req.decoded > s->conf->max_body_bytes) {
+        bw_log(BW_LOG_INFO, "client chunked body over max_body_size (request %.*s)", (int)s->request_id_len,
+               s->request_id);
+        if (!s->head_sent) {
+            local_error_page(s, 413);
+            *progress = true;
+            return 0;
+        }
+        bw_stream_abort(s);
+        return -1;
+    }
     if (bw_pipe_failed(&s->req)) {
         bw_log(BW_LOG_INFO, "client sent an invalid chunked body (request %.*s)",
                (int)s->request_id_len, s->request_id);
@@ -759,7 +770,7 @@ static int flush_interim(bw_stream *s, bool *progress)
 }
 
 /* Response direction: origin -> client.  Returns -1 if the stream ended. */
-static int pump_response(bw_stream *s, bool *progress, bool *up_progress)
+static int pump_response(bw_stream *s, bool *progress, bool *up_progress, bool *client_progress)
 {
     bw_conn *c = s->c;
     bw_upconn *u = s->u;
@@ -823,7 +834,7 @@ static int pump_response(bw_stream *s, bool *progress, bool *up_progress)
             return -1;
         }
         if (n > 0)
-            *progress = true;
+            *progress = *client_progress = true; /* a client that reads resets send_timeout */
         if (blocked)
             c->writable = false;
     }
@@ -837,8 +848,12 @@ static void arm_timers(bw_stream *s, bool client_progress, bool up_progress, boo
     const bw_conf *conf = s->conf;
     bool client_send_pending = (c->out.data && !bw_buf_empty(&c->out)) || s->resp.ready;
     if (c->state == BW_CONN_TUNNEL) {
+        /* One idle timer for both directions: the origin's read timer set
+         * before the 101 must not cut a tunnel that carries data. */
         if (client_progress || up_progress || !bw_timer_armed(&c->timer))
             bw_timer_arm(&w->loop, &c->timer, conf->client_keepalive_ms);
+        if (s->u)
+            bw_timer_cancel(&s->u->timer);
         return;
     }
     if (client_send_pending && !c->writable) {
@@ -866,13 +881,14 @@ void bw_stream_run(bw_stream *s)
 {
     bw_conn *c = s->c;
     bool client_progress = false, up_progress = false, up_blocked = false;
-    for (int rounds = 0; rounds < 64; rounds++) {
-        bool progress = false;
+    bool progress = false;
+    for (int rounds = 0; rounds < BW_STREAM_ROUNDS; rounds++) {
+        progress = false;
         if (s->u && !s->local && pump_request(s, &progress, &client_progress, &up_progress, &up_blocked) < 0)
             return;
         if (c->dead || c->stream != s)
             return;
-        if (pump_response(s, &progress, &up_progress) < 0)
+        if (pump_response(s, &progress, &up_progress, &client_progress) < 0)
             return;
         if (c->stream != s || c->dead)
             return;
@@ -891,5 +907,10 @@ void bw_stream_run(bw_stream *s)
         if (!progress)
             break;
     }
+    /* Still moving after the fair share of one loop round: with edge
+     * triggering no new event may come (both sockets stay ready), so ask
+     * the worker to run this connection again after the other events. */
+    if (progress)
+        bw_conn_defer(c);
     arm_timers(s, client_progress, up_progress, up_blocked);
 }

@@ -291,7 +291,8 @@ static void *worker_main(void *arg)
     atomic_fetch_add(&workers_ready, 1);
 
     while (!w->stopped) {
-        bw_loop_run_once(&w->loop, 1000);
+        bw_loop_run_once(&w->loop, w->again ? 0 : 1000);
+        bw_worker_run_deferred(w);
         bury(w);
         worker_sync_conf(w);
         if (atomic_load_explicit(&stop_requested, memory_order_acquire) && !w->draining)

@@ -110,3 +110,34 @@ def test_websocket_through_proxy():
         c.send(h.ws_frame(8, b"\x03\xe8"))
         fin, op, payload, _ = h.ws_read_frame(c)
         assert op == 8 and payload == b"\x03\xe8", (op, payload)
+
+
+def test_websocket_outlives_read_timeout():
+    """A tunnel that carries data is not cut by the origin's read_timeout
+    (it is only bounded by keepalive_timeout of silence)."""
+    o = h.start_origin()
+    b = h.proxy_with_sites([h.site("a.test", [o.port], "off", "read_timeout 1s;")])
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    with h.HTTPConn(b.port, timeout=5) as c:
+        c.request("GET", "/ws", headers=h.ws_handshake_headers(key))
+        assert c.read_response().status == 101
+        for i in range(8):  # 8 x 0.3 s: well past the 1 s read_timeout
+            c.send(h.ws_frame(1, f"ping {i}".encode()))
+            assert h.ws_read_frame(c) == (True, 1, f"ping {i}".encode(), False), i
+            time.sleep(0.3)
+
+
+def test_chunked_body_over_max_body_size_413():
+    o = h.start_origin("watched")
+    b = h.proxy_with_sites([h.site("a.test", [o.port])], top_extra="max_body_size 1k;\n")
+    chunk = b"400\r\n" + b"x" * 1024 + b"\r\n"
+    with h.HTTPConn(b.port, timeout=5) as c:
+        c.send(b"POST /sink?big=1 HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+               + chunk + chunk + b"0\r\n\r\n")
+        r = c.read_response("POST")
+    assert r.status == 413, r
+    with h.HTTPConn(b.port, timeout=5) as c:
+        c.send(b"POST /sink?small=1 HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+               + chunk + b"0\r\n\r\n")
+        r = c.read_response("POST")
+    assert r.status == 200 and r.json()["bytes"] == 1024, r
