@@ -476,11 +476,12 @@ static bool token_ok(const char *req, size_t len)
             return false;
         while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
             e--;
-        if ((size_t)(e - v) != tlen)
-            return false;
-        unsigned char diff = 0;
+        /* Constant time in the token, whatever the length sent: the
+         * answer's timing must not tell how long the token is either. */
+        size_t vlen = (size_t)(e - v);
+        unsigned char diff = vlen != tlen;
         for (size_t k = 0; k < tlen; k++)
-            diff |= (unsigned char)(v[k] ^ adm.token[k]);
+            diff |= (unsigned char)((k < vlen ? v[k] : 0) ^ adm.token[k]);
         return diff == 0;
     }
     return false;
@@ -497,11 +498,11 @@ static void handle_request(admin_client *cl)
     bool is_get = sp1 - cl->buf == 3 && memcmp(cl->buf, "GET", 3) == 0;
     bool is_head = sp1 - cl->buf == 4 && memcmp(cl->buf, "HEAD", 4) == 0;
     if (!token_ok(cl->buf, cl->len)) {
-        respond(cl->fd, 401, "Unauthorized", "text/plain", "admin token required\n", 21, false);
+        respond(cl->fd, 401, "Unauthorized", "text/plain", "admin token required\n", 21, is_head);
         return;
     }
     if (!is_get && !is_head) {
-        respond(cl->fd, 405, "Method Not Allowed", "text/plain", "GET only\n", 9, false);
+        respond(cl->fd, 405, "Method Not Allowed", "text/plain", "GET only\n", 9, is_head);
         return;
     }
     size_t plen = (size_t)(sp2 - sp1 - 1);

@@ -805,7 +805,7 @@ static const directive directives[] = {
     {"origin", CTX_SITE, 1, 2, set_origin, "ADDR [weight=N]", "-",
      "an origin server of the site; repeatable; at least one"},
     {"balance", CTX_SITE, 1, 1, set_balance, "round_robin | least_conn", "round_robin",
-     "how requests are spread over the origins (weights apply to round_robin)"},
+     "how requests are spread over the origins (both honour weight=)"},
     {"retries", CTX_SITE, 1, 1, set_retries, "N", "2",
      "other origins tried when a connect fails"},
     {"connect_timeout", CTX_SITE, 1, 1, set_connect_timeout, "DURATION", "3s",
