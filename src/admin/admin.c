@@ -502,7 +502,7 @@ static void handle_request(admin_client *cl)
         return;
     }
     if (!is_get && !is_head) {
-        respond(cl->fd, 405, "Method Not Allowed", "text/plain", "GET only\n", 9, is_head);
+        respond(cl->fd, 405, "Method Not Allowed", "text/plain", "GET only\n", 9, false);
         return;
     }
     size_t plen = (size_t)(sp2 - sp1 - 1);

@@ -101,21 +101,20 @@ static const char *header_line_end(const bw_http_header *h)
     return e + 1;
 }
 
-static void run_add(out_t *o, hdr_run *r, const bw_http_header *h)
-{
-    if (r->end != h->name.p) {
-        if (r->start)
-            out_mem(o, r->start, (size_t)(r->end - r->start));
-        r->start = h->name.p;
-    }
-    r->end = header_line_end(h);
-}
-
 static void run_flush(out_t *o, hdr_run *r)
 {
     if (r->start)
         out_mem(o, r->start, (size_t)(r->end - r->start));
     r->start = r->end = NULL;
+}
+
+static void run_add(out_t *o, hdr_run *r, const bw_http_header *h)
+{
+    if (r->end != h->name.p) {
+        run_flush(o, r);
+        r->start = h->name.p;
+    }
+    r->end = header_line_end(h);
 }
 
 /* ---- header filtering ---- */
@@ -749,26 +748,6 @@ static int pump_request(bw_stream *s, bool *progress, bool *client_progress, boo
     return 0;
 }
 
-/* Before the response head: send what bulwark queued itself (100 Continue). */
-static int flush_interim(bw_stream *s, bool *progress)
-{
-    bw_conn *c = s->c;
-    if (!c->writable || !c->out.data || bw_buf_empty(&c->out))
-        return 0;
-    ssize_t n = send(c->io.fd, bw_buf_head(&c->out), bw_buf_len(&c->out), MSG_NOSIGNAL);
-    if (n > 0) {
-        bw_buf_consume(&c->out, (uint32_t)n);
-        s->bytes_out += (uint64_t)n;
-        *progress = true;
-    } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-        bw_stream_abort(s);
-        return -1;
-    }
-    if (!bw_buf_empty(&c->out))
-        c->writable = false;
-    return 0;
-}
-
 /* Response direction: origin -> client.  Returns -1 if the stream ended. */
 static int pump_response(bw_stream *s, bool *progress, bool *up_progress, bool *client_progress)
 {
@@ -807,9 +786,10 @@ static int pump_response(bw_stream *s, bool *progress, bool *up_progress, bool *
         }
         *progress = true;
     }
-    if (!s->resp_head_parsed)
-        return flush_interim(s, progress);
-    if (u) {
+    /* Before the response head only what bulwark queued itself (100
+     * Continue) is in c->out, and resp.ready is 0: the send below moves
+     * just that. */
+    if (u && s->resp_head_parsed) {
         s->resp.src_eof = u->eof;
         bw_pipe_scan(&s->resp, &u->in, &c->out);
         if (bw_pipe_failed(&s->resp)) {
