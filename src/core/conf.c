@@ -210,8 +210,15 @@ static conf_token next_token(conf_parser *ps)
 
 /* ---- value parsers --------------------------------------------------------- */
 
-/* "10s", "500ms", "2m", "1h", bare number = seconds.  Returns 0 or -1. */
-static int parse_duration_ms(const char *s, unsigned *out)
+/* A number with an optional unit suffix; suffix "" is the bare number. */
+typedef struct conf_unit {
+    const char *suffix;
+    uint64_t mul;
+} conf_unit;
+
+/* Digits then one of units[] (NULL-terminated); the product must not
+ * exceed max.  Returns 0 or -1. */
+static int parse_scaled(const char *s, const conf_unit *units, uint64_t max, uint64_t *out)
 {
     char *end;
     errno = 0;
@@ -220,48 +227,38 @@ static int parse_duration_ms(const char *s, unsigned *out)
     unsigned long long v = strtoull(s, &end, 10);
     if (errno)
         return -1;
-    unsigned long long mul;
-    if (*end == '\0' || strcmp(end, "s") == 0)
-        mul = 1000;
-    else if (strcmp(end, "ms") == 0)
-        mul = 1;
-    else if (strcmp(end, "m") == 0)
-        mul = 60000;
-    else if (strcmp(end, "h") == 0)
-        mul = 3600000;
-    else
+    for (const conf_unit *u = units; u->suffix; u++) {
+        if (strcmp(end, u->suffix) != 0)
+            continue;
+        if (v > max / u->mul)
+            return -1;
+        *out = (uint64_t)v * u->mul;
+        return 0;
+    }
+    return -1;
+}
+
+/* "10s", "500ms", "2m", "1h", bare number = seconds. */
+static int parse_duration_ms(const char *s, unsigned *out)
+{
+    static const conf_unit units[] = {
+        {"", 1000}, {"s", 1000}, {"ms", 1}, {"m", 60000}, {"h", 3600000}, {NULL, 0},
+    };
+    uint64_t v;
+    if (parse_scaled(s, units, UINT_MAX, &v) < 0)
         return -1;
-    if (v > UINT_MAX / mul)
-        return -1;
-    *out = (unsigned)(v * mul);
+    *out = (unsigned)v;
     return 0;
 }
 
 /* "16k", "1m", "2g", bare number = bytes. */
 static int parse_size(const char *s, uint64_t *out)
 {
-    char *end;
-    errno = 0;
-    if (!isdigit((unsigned char)*s))
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
-        return -1;
-    unsigned shift = 0;
-    if (*end == 'k' || *end == 'K')
-        shift = 10;
-    else if (*end == 'm' || *end == 'M')
-        shift = 20;
-    else if (*end == 'g' || *end == 'G')
-        shift = 30;
-    else if (*end != '\0')
-        return -1;
-    if (shift && end[1] != '\0')
-        return -1;
-    if (v > (UINT64_MAX >> shift))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
+    static const conf_unit units[] = {
+        {"", 1}, {"k", 1ull << 10}, {"K", 1ull << 10}, {"m", 1ull << 20},
+        {"M", 1ull << 20}, {"g", 1ull << 30}, {"G", 1ull << 30}, {NULL, 0},
+    };
+    return parse_scaled(s, units, UINT64_MAX, out);
 }
 
 static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
@@ -523,7 +520,7 @@ static int set_size_field(conf_parser *ps, char **args, unsigned line, uint64_t 
     static int fn(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line) \
     {                                                                                              \
         (void)site, (void)si, (void)n;                                                             \
-        uint64_t v;                                                                                \
+        uint64_t v = 0;                                                                              \
         if (set_size_field(ps, args, line, (min), 16384, &v) < 0)                                  \
             return -1;                                                                             \
         ps->conf->field = (unsigned)v;                                                             \
