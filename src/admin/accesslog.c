@@ -126,13 +126,7 @@ static char *put_field(char *p, const char *key, const char *s, size_t n)
 static char *put_num(char *p, const char *key, uint64_t v)
 {
     p = put(p, key, strlen(key));
-    char tmp[24];
-    int i = (int)sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return put(p, tmp + i, sizeof(tmp) - (size_t)i);
+    return p + bw_u64_dec(v, p);
 }
 
 static char *put_ts(bw_alog *l, char *p)

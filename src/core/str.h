@@ -56,6 +56,21 @@ static inline bool bw_str_ieq_lit(bw_str a, const char *lit)
     return bw_str_ieq(a, bw_str_cstr(lit));
 }
 
+/* Decimal text of v into out (no NUL), without printf: used on per-request
+ * paths.  Returns the length (1 to 20). */
+#define BW_U64_DEC_MAX 20
+static inline size_t bw_u64_dec(uint64_t v, char out[BW_U64_DEC_MAX])
+{
+    char tmp[BW_U64_DEC_MAX];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    memcpy(out, tmp + i, sizeof(tmp) - i);
+    return sizeof(tmp) - i;
+}
+
 /* FNV-1a, 64 bit; used for fingerprints and hash tables (not for security). */
 #define BW_FNV_OFFSET 0xcbf29ce484222325ULL
 #define BW_FNV_PRIME 0x100000001b3ULL

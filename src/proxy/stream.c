@@ -69,13 +69,8 @@ static void out_lit(out_t *o, const char *s) { out_mem(o, s, strlen(s)); }
 
 static void out_u64(out_t *o, uint64_t v)
 {
-    char tmp[24];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    out_mem(o, tmp + i, sizeof(tmp) - i);
+    char tmp[BW_U64_DEC_MAX];
+    out_mem(o, tmp, bw_u64_dec(v, tmp));
 }
 
 static void out_header(out_t *o, bw_str name, bw_str value)
