@@ -169,7 +169,7 @@ static bw_conf *load_config(const options *o, char *err, size_t errlen)
             conf->admin_enabled = true;
         }
         /* Same rule as the config file: never an open admin without a token. */
-        if (conf->admin_enabled && !bw_addr_is_loopback(&conf->admin) && !conf->admin_token) {
+        if (bw_conf_admin_unprotected(conf)) {
             snprintf(err, errlen, "--admin %s: a non-loopback admin address requires admin_token in the config",
                      conf->admin.text);
             bw_conf_free(conf);

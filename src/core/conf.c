@@ -322,6 +322,11 @@ int bw_addr_parse(const char *text, bw_addr *out)
     return 0;
 }
 
+bool bw_conf_admin_unprotected(const bw_conf *c)
+{
+    return c->admin_enabled && !c->admin_token && !bw_addr_is_loopback(&c->admin);
+}
+
 bool bw_addr_is_loopback(const bw_addr *a)
 {
     if (a->ss.ss_family == AF_INET) {
@@ -1178,7 +1183,7 @@ static int finish_conf(conf_parser *ps)
         bw_addr_parse("0.0.0.0:8080", &c->listens[0].addr);
         c->nlistens = 1;
     }
-    if (c->admin_enabled && !c->admin_token && !bw_addr_is_loopback(&c->admin))
+    if (bw_conf_admin_unprotected(c))
         return conf_error(ps, ps->admin_line, "admin on a non-loopback address (%s) requires admin_token",
                           c->admin.text);
     if (finish_pools(ps) < 0)

@@ -148,6 +148,10 @@ bw_conf *bw_conf_quick(const char *listen, const char *origins, char *err, size_
 /* The default configuration embedded in the binary (used by `make run`). */
 extern const char bw_conf_builtin_text[];
 
+/* The security rule for the admin listener: true if it would be reachable
+ * from other hosts without a token (such a config must be refused). */
+bool bw_conf_admin_unprotected(const bw_conf *conf);
+
 /* Site for a Host header value (port stripped, case-insensitive; exact names
  * first, then the longest matching wildcard, then the default site). */
 const bw_site_conf *bw_conf_find_site(const bw_conf *conf, bw_str host);
