@@ -3,7 +3,10 @@
 #   src/**/*.c (but src/main.c)  -> build/libbulwark.a
 #   src/main.c                   -> build/bulwark
 #   tools/origin/*.c             -> build/bulwark-origin
-#   test/unit/test_*.c           -> build/test/test_* (cmocka, one binary each)
+#   tools/probe/*.c              -> build/bulwark-probe (origin that counts arrivals)
+#   tools/siege/*.c (but main.c) -> build/libsiege.a; with main.c -> build/bulwark-siege
+#   test/unit/test_*.c           -> build/test/test_* (cmocka, one binary each;
+#                                   linked with libsiege.a and libbulwark.a)
 #
 #   make            build everything
 #   make run        install missing packages (root), build, start edge + demo origin
@@ -14,7 +17,7 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -MMD -MP -Isrc
+CFLAGS  += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -MMD -MP -Isrc -Itools
 LDLIBS  += -lssl -lcrypto -pthread
 TEST_LDLIBS = -lcmocka
 
@@ -22,6 +25,10 @@ LIB_SRC    := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
 ORIGIN_SRC := $(wildcard tools/origin/*.c)
 ORIGIN_OBJ := $(ORIGIN_SRC:%.c=$(BUILD)/%.o)
+PROBE_SRC  := $(wildcard tools/probe/*.c)
+PROBE_OBJ  := $(PROBE_SRC:%.c=$(BUILD)/%.o)
+SIEGE_SRC  := $(filter-out tools/siege/main.c,$(wildcard tools/siege/*.c))
+SIEGE_OBJ  := $(SIEGE_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC   := $(wildcard test/unit/test_*.c)
 TEST_BIN   := $(TEST_SRC:test/unit/%.c=$(BUILD)/test/%)
 
@@ -30,7 +37,8 @@ DEB_PKGS := gcc make libssl-dev libcmocka-dev python3 curl
 
 .PHONY: all deps run test unit e2e clean
 
-all: $(BUILD)/bulwark $(BUILD)/bulwark-origin $(TEST_BIN)
+all: $(BUILD)/bulwark $(BUILD)/bulwark-origin $(BUILD)/bulwark-probe $(BUILD)/bulwark-siege \
+     $(TEST_BIN)
 
 deps:
 	@sh scripts/deps.sh $(DEB_PKGS)
@@ -49,9 +57,19 @@ $(BUILD)/bulwark: $(BUILD)/src/main.o $(BUILD)/libbulwark.a
 $(BUILD)/bulwark-origin: $(ORIGIN_OBJ) $(BUILD)/libbulwark.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/test/%: $(BUILD)/test/unit/%.o $(BUILD)/libbulwark.a
+$(BUILD)/bulwark-probe: $(PROBE_OBJ) $(BUILD)/libbulwark.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libsiege.a: $(SIEGE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bulwark-siege: $(BUILD)/tools/siege/main.o $(BUILD)/libsiege.a $(BUILD)/libbulwark.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lm
+
+$(BUILD)/test/%: $(BUILD)/test/unit/%.o $(BUILD)/libsiege.a $(BUILD)/libbulwark.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS) -lm
 
 run: deps all
 	@sh scripts/run.sh
