@@ -972,30 +972,31 @@ static void launch_due(engine *e, sstate *ss, uint64_t el)
 {
     sg_scenario *sc = ss->sc;
     uint64_t start = (uint64_t)(sc->start_s * NS_PER_S);
-    if (el < start)
+    uint64_t len = (uint64_t)(sc->duration_s * NS_PER_S);
+    if (el < start || ss->stopped)
         return;
-    if (!ss->running && !ss->stopped)
+    if (!ss->running)
         scenario_begin(e, ss);
-    if (el >= start + (uint64_t)(sc->duration_s * NS_PER_S)) {
-        if (!ss->stopped)
-            scenario_end(e, ss);
-        return;
+    /* past the end: still send what came due up to the end exactly, so a
+     * scenario sends rate x duration requests, no more, no less */
+    bool over = el - start >= len;
+    if (sc->kind != SG_LEGIT && !e->stop_launch) {
+        uint64_t due = sg_pacer_due(&ss->pacer, over ? len : el - start);
+        uint64_t done = 0;
+        while (done < due && !e->stop_launch && bot_launch(e, ss))
+            done++;
+        sg_pacer_issue(&ss->pacer, done);
+        if (done < due) {
+            /* at the connection cap.  A flood has lost those sends, and says
+             * so; a slow scenario holding all its connections is where it
+             * wants to be, and tops up at its rate when some are closed. */
+            if (sc->kind != SG_SLOWLORIS && sc->kind != SG_SLOW_POST)
+                ss->pacer.missed += due - done;
+            sg_pacer_issue(&ss->pacer, due - done);
+        }
     }
-    if (sc->kind == SG_LEGIT || e->stop_launch)
-        return;
-    uint64_t due = sg_pacer_due(&ss->pacer, el - start);
-    uint64_t done = 0;
-    while (done < due && !e->stop_launch && bot_launch(e, ss))
-        done++;
-    sg_pacer_issue(&ss->pacer, done);
-    if (done < due) {
-        /* at the connection cap.  A flood has lost those sends, and says
-         * so; a slow scenario holding all its connections is where it
-         * wants to be, and tops up at its rate when some are closed. */
-        if (sc->kind != SG_SLOWLORIS && sc->kind != SG_SLOW_POST)
-            ss->pacer.missed += due - done;
-        sg_pacer_issue(&ss->pacer, due - done);
-    }
+    if (over)
+        scenario_end(e, ss);
 }
 
 static void fire_timers(engine *e)
@@ -1199,6 +1200,8 @@ int sg_engine_run(sg_run *r, const sg_engine_opts *o)
     }
     while (e->sec < r->nsec)
         second_over(e, e->sec++);
+    for (int i = 0; i < r->nscen; i++) /* what is due at the very end, then the end */
+        launch_due(e, &e->ss[i], end);
     e->stop_launch = true;
     for (int i = 0; i < r->nscen; i++)
         if (!e->ss[i].stopped)
