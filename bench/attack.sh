@@ -43,7 +43,9 @@ HAPROXY_PORT=${ATTACK_HAPROXY_PORT:-19183}
 . "$(dirname "$0")/lib.sh"
 trap bench_cleanup EXIT INT TERM
 
-CMDLINE="$( [ "$BUILD" != build ] && echo "BUILD=$BUILD ")DURATION=$DURATION RATE=$RATE USERS=$USERS PROXIES=\"$PROXIES\" bench/attack.sh${*:+ $*}"
+BUILD_NOTE=""
+[ "$BUILD" = build ] || BUILD_NOTE="BUILD=$BUILD "
+CMDLINE="${BUILD_NOTE}DURATION=$DURATION RATE=$RATE USERS=$USERS PROXIES=\"$PROXIES\" bench/attack.sh${*:+ $*}"
 SCENARIO="seed-replay:duration=$DURATION,rate=$RATE,users=$USERS"
 
 for p in "${PROXY_LIST[@]}"; do

@@ -21,6 +21,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -971,8 +972,8 @@ static void scenario_end(engine *e, sstate *ss)
 static void launch_due(engine *e, sstate *ss, uint64_t el)
 {
     sg_scenario *sc = ss->sc;
-    uint64_t start = (uint64_t)(sc->start_s * NS_PER_S);
-    uint64_t len = (uint64_t)(sc->duration_s * NS_PER_S);
+    uint64_t start = (uint64_t)llround(sc->start_s * NS_PER_S);
+    uint64_t len = (uint64_t)llround(sc->duration_s * NS_PER_S);
     if (el < start || ss->stopped)
         return;
     if (!ss->running)
