@@ -87,4 +87,8 @@ test: deps
 clean:
 	rm -rf $(BUILD)
 
+# Fragments of other subsystems' build (sanitizer tree, fuzzers, ...): each
+# mk/*.mk adds its own targets and may append to DEB_PKGS.
+-include $(sort $(wildcard mk/*.mk))
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
