@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -231,6 +232,27 @@ static int write_pid(const char *path)
     return fclose(f);
 }
 
+/* Every client costs a descriptor: take the whole hard limit (Debian's soft
+ * default of 1024 would cap an edge at a thousand clients), and say so when
+ * the connection caps cannot all be met.  Past the limit a worker sheds and
+ * refuses (worker.c), it does not fail. */
+static void raise_fd_limit(const bw_conf *conf, unsigned workers)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    uint64_t want = (uint64_t)conf->max_connections * workers;
+    if (rl.rlim_cur != RLIM_INFINITY && want > rl.rlim_cur)
+        bw_log(BW_LOG_WARN,
+               "open files limit %llu is below max_connections x workers (%llu): past it, "
+               "workers shed idle and slow clients and refuse new ones",
+               (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+}
+
 static int serve(const options *o, bw_conf *conf)
 {
     sigset_t set;
@@ -249,6 +271,7 @@ static int serve(const options *o, bw_conf *conf)
     }
     bw_conf_publish(conf);
     unsigned n = worker_count(conf);
+    raise_fd_limit(conf, n);
     if (bw_workers_start(n) < 0) {
         bw_log(BW_LOG_ERROR, "cannot start: see the errors above");
         return 1;

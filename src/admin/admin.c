@@ -127,7 +127,8 @@ typedef struct merged_site {
 } merged_site;
 
 typedef struct merged {
-    uint64_t accepted, closed, requests, bad_requests, up_opened, up_reused;
+    uint64_t accepted, closed, shed, refused, slow_bodies, requests, bad_requests, up_opened,
+        up_reused;
 } merged;
 
 static void merge_totals(merged *m)
@@ -138,6 +139,9 @@ static void merge_totals(merged *m)
         bw_worker_stats *ws = bw_stats_worker(i);
         m->accepted += bw_counter_get(&ws->conns_accepted);
         m->closed += bw_counter_get(&ws->conns_closed);
+        m->shed += bw_counter_get(&ws->conns_shed);
+        m->refused += bw_counter_get(&ws->conns_refused);
+        m->slow_bodies += bw_counter_get(&ws->slow_bodies);
         m->requests += bw_counter_get(&ws->requests);
         m->bad_requests += bw_counter_get(&ws->bad_requests);
         m->up_opened += bw_counter_get(&ws->upstream_conns_opened);
@@ -297,6 +301,16 @@ char *bw_admin_render_metrics(size_t *len)
     metric_head(&b, "bulwark_connections_active", "gauge", "Client connections open now.");
     sb_printf(&b, "bulwark_connections_active %llu\n",
               (unsigned long long)(m.accepted > m.closed ? m.accepted - m.closed : 0));
+    metric_head(&b, "bulwark_connections_shed_total", "counter",
+                "Client connections closed to make room for new ones (slowest head first, "
+                "then longest idle).");
+    sb_printf(&b, "bulwark_connections_shed_total %llu\n", (unsigned long long)m.shed);
+    metric_head(&b, "bulwark_connections_refused_total", "counter",
+                "Client connections refused: full with nobody to shed, or out of descriptors.");
+    sb_printf(&b, "bulwark_connections_refused_total %llu\n", (unsigned long long)m.refused);
+    metric_head(&b, "bulwark_slow_bodies_total", "counter",
+                "Requests cut because their body arrived slower than client_body_min_rate.");
+    sb_printf(&b, "bulwark_slow_bodies_total %llu\n", (unsigned long long)m.slow_bodies);
     metric_head(&b, "bulwark_bad_requests_total", "counter",
                 "Requests refused by the HTTP parser (malformed, smuggling, limits).");
     sb_printf(&b, "bulwark_bad_requests_total %llu\n", (unsigned long long)m.bad_requests);
@@ -396,13 +410,15 @@ char *bw_admin_render_stats_json(size_t *len)
     const bw_conf *conf = bw_conf_current();
     sb_printf(&b,
               "{\"version\":\"%s\",\"uptime_s\":%.3f,\"workers\":%zu,\"config_generation\":%llu,"
-              "\"connections\":{\"active\":%llu,\"accepted\":%llu},\"requests\":%llu,"
+              "\"connections\":{\"active\":%llu,\"accepted\":%llu,\"shed\":%llu,\"refused\":%llu},"
+              "\"requests\":%llu,"
               "\"bad_requests\":%llu,\"upstream_connections\":{\"opened\":%llu,\"reused\":%llu},"
               "\"sites\":[",
               BW_VERSION, uptime_s(), bw_stats_nworkers(),
               (unsigned long long)(conf ? conf->generation : 0),
               (unsigned long long)(m.accepted > m.closed ? m.accepted - m.closed : 0),
-              (unsigned long long)m.accepted, (unsigned long long)m.requests,
+              (unsigned long long)m.accepted, (unsigned long long)m.shed,
+              (unsigned long long)m.refused, (unsigned long long)m.requests,
               (unsigned long long)m.bad_requests, (unsigned long long)m.up_opened,
               (unsigned long long)m.up_reused);
     unsigned slots[BW_STATS_MAX_SITES];

@@ -348,6 +348,7 @@ static void conf_defaults(bw_conf *c)
     c->log_level = BW_LOG_INFO;
     c->client_header_timeout_ms = 10000;
     c->client_body_timeout_ms = 30000;
+    c->client_body_min_rate = 1024;
     c->client_keepalive_ms = 60000;
     c->client_send_timeout_ms = 30000;
     c->shutdown_timeout_ms = 10000;
@@ -539,6 +540,13 @@ static int set_max_body_size(conf_parser *ps, bw_site_conf *site, size_t si, cha
 {
     (void)site, (void)si, (void)n;
     return set_size_field(ps, args, line, 0, UINT64_MAX >> 1, &ps->conf->max_body_bytes);
+}
+
+static int set_client_body_min_rate(conf_parser *ps, bw_site_conf *site, size_t si, char **args,
+                                    int n, unsigned line)
+{
+    (void)site, (void)si, (void)n;
+    return set_size_field(ps, args, line, 0, 1ull << 30, &ps->conf->client_body_min_rate);
 }
 
 static int set_max_headers(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line)
@@ -798,8 +806,10 @@ static const directive directives[] = {
      "largest request head, request line included (else 431); at most 16k"},
     {"max_body_size", CTX_MAIN, 1, 1, set_max_body_size, "SIZE", "0",
      "largest request body (else 413); 0 = no limit (bodies are streamed)"},
+    {"client_body_min_rate", CTX_MAIN, 1, 1, set_client_body_min_rate, "SIZE", "1k",
+     "bytes per second a request body must average once it has taken 10 s (slow-post); 0 = off"},
     {"max_connections", CTX_MAIN, 1, 1, set_max_connections, "N", "10000",
-     "client connections per worker; beyond it new connections are closed at once"},
+     "client connections per worker; when full, the slowest head or longest idle connection is shed for a newcomer"},
     {"error_page", CTX_MAIN | CTX_SITE, 2, 2, set_error_page, "502|503|504 FILE", "built-in page",
      "HTML page sent when the origin fails, at most 12 KiB (relative paths: to the config file)"},
     {"default", CTX_SITE, 0, 0, set_default, "", "first site",

@@ -112,6 +112,7 @@ typedef struct bw_conf {
     unsigned max_headers;              /* default 100 */
     unsigned max_header_bytes;         /* default 16384 */
     uint64_t max_body_bytes;           /* 0 = unlimited (streamed), default 0 */
+    uint64_t client_body_min_rate;     /* bytes/s a body must average after 10 s; 0 = off, default 1024 */
     unsigned max_connections;          /* per worker, default 10000 (soft cap on accept) */
 
     bw_site_conf *sites;

@@ -103,6 +103,22 @@ void bw_timer_arm(bw_loop *loop, bw_timer *t, uint32_t duration_ms)
     l->head.prev = t;
 }
 
+bw_timer *bw_loop_oldest_timer(bw_loop *loop, uint32_t duration_ms,
+                               bool (*match)(const bw_timer *t, void *arg), void *arg,
+                               unsigned max_scan)
+{
+    for (unsigned i = 0; i < loop->ntlists; i++) {
+        if (loop->tlists[i].duration_ms != duration_ms)
+            continue;
+        bw_timer *head = &loop->tlists[i].head;
+        for (bw_timer *t = head->next; t != head && max_scan > 0; t = t->next, max_scan--)
+            if (match(t, arg))
+                return t;
+        return NULL;
+    }
+    return NULL;
+}
+
 static int next_timeout(bw_loop *loop, int max_wait_ms)
 {
     int wait = max_wait_ms;

@@ -84,4 +84,15 @@ static inline bool bw_timer_armed(const bw_timer *t)
 void bw_timer_arm(bw_loop *loop, bw_timer *t, uint32_t duration_ms);
 void bw_timer_cancel(bw_timer *t);
 
+/*
+ * The earliest-armed timer of duration duration_ms that match() accepts,
+ * looking at no more than max_scan of that list's oldest entries (NULL if
+ * none).  The lists are FIFO, so this finds "who has waited longest" in
+ * O(1) for the common case: the worker uses it to pick the connection to
+ * shed when it is full.
+ */
+bw_timer *bw_loop_oldest_timer(bw_loop *loop, uint32_t duration_ms,
+                               bool (*match)(const bw_timer *t, void *arg), void *arg,
+                               unsigned max_scan);
+
 #endif

@@ -360,6 +360,52 @@ static void conn_event(bw_loop *loop, bw_io *io, uint32_t events)
     bw_conn_run(c);
 }
 
+/* ------------------------------------------------------------------ */
+/* shedding: which connection goes when the worker is full             */
+/* ------------------------------------------------------------------ */
+
+/* A real client sends its head within a round trip or two; one that has
+ * been at it for longer than this while we are full is the one to drop. */
+#define SHED_MIN_HEAD_WAIT_MS 1000
+#define SHED_MAX_SCAN 64 /* list entries looked at (other timers share lists) */
+
+static bw_conn *timer_conn(const bw_timer *t)
+{
+    if (t->cb != conn_timeout)
+        return NULL; /* an origin-side or health-check timer of the same duration */
+    return (bw_conn *)((char *)t - offsetof(bw_conn, timer));
+}
+
+static bool waiting_for_head(const bw_timer *t, void *arg)
+{
+    (void)arg;
+    const bw_conn *c = timer_conn(t);
+    return c && !c->dead && c->head_timer &&
+           (c->state == BW_CONN_HEAD || c->state == BW_CONN_PROXY_HDR);
+}
+
+static bool idle_keepalive(const bw_timer *t, void *arg)
+{
+    (void)arg;
+    const bw_conn *c = timer_conn(t);
+    return c && !c->dead && !c->head_timer && c->state == BW_CONN_HEAD;
+}
+
+bw_conn *bw_conn_shed_victim(bw_worker *w)
+{
+    const bw_conf *cf = w->conf;
+    bw_timer *t = bw_loop_oldest_timer(&w->loop, cf->client_header_timeout_ms, waiting_for_head,
+                                       NULL, SHED_MAX_SCAN);
+    if (t) {
+        uint64_t since = t->deadline_ms - cf->client_header_timeout_ms;
+        if (w->loop.now_ms >= since + SHED_MIN_HEAD_WAIT_MS)
+            return timer_conn(t);
+    }
+    t = bw_loop_oldest_timer(&w->loop, cf->client_keepalive_ms, idle_keepalive, NULL,
+                             SHED_MAX_SCAN);
+    return t ? timer_conn(t) : NULL;
+}
+
 static void conn_timeout(bw_loop *loop, bw_timer *t)
 {
     (void)loop;

@@ -197,6 +197,8 @@ struct bw_worker {
     uint64_t drain_deadline_ms;
     bool draining;
     bool stopped;
+    bool fd_limit_logged;  /* EMFILE reported once, not per accept */
+    int spare_fd;          /* held back for refusing clients when out of fds */
     char scratch_ip[64];
     bw_http_header hdrs[256]; /* parser scratch: heads are processed synchronously */
 };
@@ -211,6 +213,12 @@ void bw_conn_run(bw_conn *c);
 void bw_conn_defer(bw_conn *c);
 void bw_worker_run_deferred(bw_worker *w); /* worker loop, before bury() */
 void bw_conn_close(bw_conn *c);
+/* The worker is full: the client connection least worth keeping, or NULL
+ * if every one is doing useful work.  First the one that has waited longest
+ * for a request head (if more than a second: slowloris), then the longest
+ * idle keep-alive connection.  A client in the middle of an exchange is
+ * never chosen. */
+bw_conn *bw_conn_shed_victim(bw_worker *w);
 void bw_conn_drain(bw_conn *c);   /* worker draining: close if idle, else after this exchange */
 
 /* stream.c: the exchange itself */

@@ -816,6 +816,20 @@ static int pump_response(bw_stream *s, bool *progress, bool *up_progress, bool *
     return 0;
 }
 
+/* Slow-post: a body that has been arriving for longer than this must
+ * average client_body_min_rate.  (A stalled one is caught by
+ * client_body_timeout; this catches the one that trickles to stay alive.) */
+#define BODY_RATE_GRACE_US 10000000ull
+
+static bool body_too_slow(const bw_stream *s, uint64_t now_us)
+{
+    uint64_t min_rate = s->conf->client_body_min_rate;
+    uint64_t elapsed = now_us - s->start_us;
+    if (min_rate == 0 || elapsed < BODY_RATE_GRACE_US)
+        return false;
+    return s->bytes_in * 1000000ull < min_rate * elapsed;
+}
+
 static void arm_timers(bw_stream *s, bool client_progress, bool up_progress, bool up_blocked)
 {
     bw_conn *c = s->c;
@@ -887,5 +901,15 @@ void bw_stream_run(bw_stream *s)
      * the worker to run this connection again after the other events. */
     if (progress)
         bw_conn_defer(c);
+    if (client_progress && !s->req.complete && c->state == BW_CONN_STREAM &&
+        body_too_slow(s, c->w->loop.now_us)) {
+        char ip[64];
+        bw_ipaddr_text(&c->peer, ip, sizeof(ip));
+        bw_log(BW_LOG_INFO, "client %s: request body slower than %llu bytes/s: closed", ip,
+               (unsigned long long)s->conf->client_body_min_rate);
+        bw_counter_add(&c->w->stats->slow_bodies, 1);
+        bw_stream_abort(s);
+        return;
+    }
     arm_timers(s, client_progress, up_progress, up_blocked);
 }

@@ -10,6 +10,7 @@
 #include "proxy/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -73,6 +74,33 @@ int bw_listeners_check(const bw_conf *conf, const bw_conf *running, char *err, s
     return 0;
 }
 
+/* Make room for one more client: close the connection least worth keeping
+ * (bw_conn_shed_victim).  false if every connection is doing real work. */
+static bool shed_one(bw_worker *w)
+{
+    bw_conn *v = bw_conn_shed_victim(w);
+    if (!v)
+        return false;
+    bw_conn_close(v);
+    bw_counter_add(&w->stats->conns_shed, 1);
+    return true;
+}
+
+/* Out of file descriptors with nobody to shed: take the connection off the
+ * queue with the spare descriptor and close it at once, so the listener
+ * (level-triggered) does not spin and the client learns right away. */
+static void refuse_with_spare_fd(bw_worker *w, int lfd)
+{
+    if (w->spare_fd < 0)
+        return;
+    close(w->spare_fd);
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0)
+        close(fd);
+    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    bw_counter_add(&w->stats->conns_refused, 1);
+}
+
 static void on_accept(bw_loop *loop, bw_io *io, uint32_t events)
 {
     (void)loop;
@@ -87,12 +115,25 @@ static void on_accept(bw_loop *loop, bw_io *io, uint32_t events)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno == EMFILE || errno == ENFILE)
-                bw_log(BW_LOG_ERROR, "worker %u: accept on %s: %s", w->id, l->addr.text, strerror(errno));
+            if (errno == EMFILE || errno == ENFILE) {
+                if (shed_one(w))
+                    continue; /* an fd is free again: retry */
+                refuse_with_spare_fd(w, io->fd);
+                if (!w->fd_limit_logged) {
+                    w->fd_limit_logged = true;
+                    bw_log(BW_LOG_ERROR, "worker %u: accept on %s: %s (refusing new clients "
+                           "until descriptors are free)", w->id, l->addr.text, strerror(errno));
+                }
+            }
             return;
         }
-        if (w->nconns >= w->conf->max_connections || w->draining) {
+        if (w->draining) {
             close(fd);
+            continue;
+        }
+        if (w->nconns >= w->conf->max_connections && !shed_one(w)) {
+            close(fd);
+            bw_counter_add(&w->stats->conns_refused, 1);
             continue;
         }
         bw_conn_accepted(w, fd, (struct sockaddr *)&ss, idx);
@@ -275,6 +316,8 @@ static void worker_cleanup(bw_worker *w)
     if (w->alog)
         bw_alog_close(w->alog);
     close(w->wake.fd);
+    if (w->spare_fd >= 0)
+        close(w->spare_fd);
     bw_bufpool_destroy(&w->pool);
     bw_loop_destroy(&w->loop);
 }
@@ -322,6 +365,7 @@ static bw_worker *worker_new(unsigned id)
     w->stats = bw_stats_worker_new();
     w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->wake.cb = on_wake;
+    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (!w->stats || w->wake.fd < 0 || bw_loop_add_in(&w->loop, &w->wake) < 0) {
         bw_loop_destroy(&w->loop);
         free(w);

@@ -83,6 +83,10 @@ static void count_requests(void)
     bw_counter_add(&w1->conns_accepted, 5);
     bw_counter_add(&w1->conns_closed, 2);
     bw_counter_add(&w2->conns_accepted, 1);
+    bw_counter_add(&w1->conns_shed, 2);
+    bw_counter_add(&w2->conns_shed, 1);
+    bw_counter_add(&w2->conns_refused, 7);
+    bw_counter_add(&w1->slow_bodies, 1);
     bw_counter_add(&w1->requests, 6);
     bw_counter_add(&w2->bad_requests, 4);
     bw_counter_add(&w1->upstream_conns_opened, 3);
@@ -355,6 +359,9 @@ static void test_metrics_values(void **state)
     assert_line(m, "bulwark_connections_accepted_total 6");
     assert_line(m, "bulwark_connections_active 4");
     assert_line(m, "bulwark_bad_requests_total 4");
+    assert_line(m, "bulwark_connections_shed_total 3");
+    assert_line(m, "bulwark_connections_refused_total 7");
+    assert_line(m, "bulwark_slow_bodies_total 1");
     assert_line(m, "bulwark_upstream_connections_opened_total 3");
     assert_line(m, "bulwark_upstream_connections_reused_total 8");
     /* merged across workers */
@@ -457,6 +464,9 @@ static void test_metrics_format(void **state)
         {"bulwark_connections_accepted_total", "counter"},
         {"bulwark_connections_active", "gauge"},
         {"bulwark_bad_requests_total", "counter"},
+        {"bulwark_connections_shed_total", "counter"},
+        {"bulwark_connections_refused_total", "counter"},
+        {"bulwark_slow_bodies_total", "counter"},
         {"bulwark_requests_total", "counter"},
         {"bulwark_received_bytes_total", "counter"},
         {"bulwark_sent_bytes_total", "counter"},
@@ -602,7 +612,7 @@ static void test_stats_json(void **state)
     char gen[64];
     snprintf(gen, sizeof(gen), ",\"config_generation\":%llu,", (unsigned long long)conf->generation);
     assert_contains(j, gen);
-    assert_contains(j, ",\"connections\":{\"active\":4,\"accepted\":6},\"requests\":6,\"bad_requests\":4,"
+    assert_contains(j, ",\"connections\":{\"active\":4,\"accepted\":6,\"shed\":3,\"refused\":7},\"requests\":6,\"bad_requests\":4,"
                        "\"upstream_connections\":{\"opened\":3,\"reused\":8},\"sites\":[");
     assert_contains(j, "{\"name\":\"a.test\",\"requests\":5,\"status\":{\"200\":3,\"502\":1,\"4xx\":1},"
                        "\"bytes_in\":360,\"bytes_out\":3520,\"upstream_requests\":3,\"upstream_errors\":1,"
