@@ -128,7 +128,7 @@ typedef struct merged_site {
 
 typedef struct merged {
     uint64_t accepted, closed, shed, refused, slow_bodies, requests, bad_requests, up_opened,
-        up_reused;
+        up_reused, queued, queue_timeouts, queue_full;
 } merged;
 
 static void merge_totals(merged *m)
@@ -142,6 +142,9 @@ static void merge_totals(merged *m)
         m->shed += bw_counter_get(&ws->conns_shed);
         m->refused += bw_counter_get(&ws->conns_refused);
         m->slow_bodies += bw_counter_get(&ws->slow_bodies);
+        m->queued += bw_counter_get(&ws->origin_queued);
+        m->queue_timeouts += bw_counter_get(&ws->origin_queue_timeouts);
+        m->queue_full += bw_counter_get(&ws->origin_queue_full);
         m->requests += bw_counter_get(&ws->requests);
         m->bad_requests += bw_counter_get(&ws->bad_requests);
         m->up_opened += bw_counter_get(&ws->upstream_conns_opened);
@@ -311,6 +314,15 @@ char *bw_admin_render_metrics(size_t *len)
     metric_head(&b, "bulwark_slow_bodies_total", "counter",
                 "Requests cut because their body arrived slower than client_body_min_rate.");
     sb_printf(&b, "bulwark_slow_bodies_total %llu\n", (unsigned long long)m.slow_bodies);
+    metric_head(&b, "bulwark_origin_queued_total", "counter",
+                "Requests that waited for a free origin slot (origins with max_conns= all busy).");
+    sb_printf(&b, "bulwark_origin_queued_total %llu\n", (unsigned long long)m.queued);
+    metric_head(&b, "bulwark_origin_queue_rejected_total", "counter",
+                "Requests answered 503 instead of reaching a busy origin: queue_timeout or max_queue.");
+    sb_printf(&b, "bulwark_origin_queue_rejected_total{reason=\"timeout\"} %llu\n",
+              (unsigned long long)m.queue_timeouts);
+    sb_printf(&b, "bulwark_origin_queue_rejected_total{reason=\"full\"} %llu\n",
+              (unsigned long long)m.queue_full);
     metric_head(&b, "bulwark_bad_requests_total", "counter",
                 "Requests refused by the HTTP parser (malformed, smuggling, limits).");
     sb_printf(&b, "bulwark_bad_requests_total %llu\n", (unsigned long long)m.bad_requests);

@@ -58,6 +58,9 @@ typedef struct bw_worker_stats {
     bw_counter conns_shed;           /* closed to make room for a new client (part of closed) */
     bw_counter conns_refused;        /* not accepted: full, nobody to shed (not in accepted) */
     bw_counter slow_bodies;          /* requests cut for a body below client_body_min_rate */
+    bw_counter origin_queued;        /* requests that waited for an origin slot (max_conns) */
+    bw_counter origin_queue_timeouts; /* ... and got 503 after queue_timeout */
+    bw_counter origin_queue_full;    /* 503 at once: max_queue requests already waiting */
     bw_counter requests;             /* all parsed requests, any site */
     bw_counter bad_requests;         /* refused by the parser (4xx) */
     bw_counter upstream_conns_opened;

@@ -369,6 +369,9 @@ static void pool_defaults(bw_pool_conf *p)
     p->keepalive_idle_ms = 30000;
     p->keepalive_max = 64;
     p->fail_timeout_ms = 5000;
+    p->capped = false;
+    p->queue_timeout_ms = 5000;
+    p->max_queue = 256;
     p->hc_interval_ms = 2000;
     p->hc_timeout_ms = 1000;
     p->hc_rise = 2;
@@ -509,6 +512,7 @@ DURATION_SETTER(set_read_timeout, read_timeout_ms, &site->pool, false)
 DURATION_SETTER(set_origin_send_timeout, send_timeout_ms, &site->pool, false)
 DURATION_SETTER(set_keepalive_idle, keepalive_idle_ms, &site->pool, false)
 DURATION_SETTER(set_fail_timeout, fail_timeout_ms, &site->pool, true)
+DURATION_SETTER(set_queue_timeout, queue_timeout_ms, &site->pool, false)
 
 static int set_size_field(conf_parser *ps, char **args, unsigned line, uint64_t min, uint64_t max,
                           uint64_t *out)
@@ -547,6 +551,14 @@ static int set_client_body_min_rate(conf_parser *ps, bw_site_conf *site, size_t 
 {
     (void)site, (void)si, (void)n;
     return set_size_field(ps, args, line, 0, 1ull << 30, &ps->conf->client_body_min_rate);
+}
+
+static int set_max_queue(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line)
+{
+    (void)si, (void)n;
+    if (parse_uint(args[0], 0, 1000000, &site->pool.max_queue) < 0)
+        return BAD_VALUE("a number of waiting requests from 0 to 1000000");
+    return 0;
 }
 
 static int set_max_headers(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line)
@@ -666,15 +678,25 @@ static int set_default(conf_parser *ps, bw_site_conf *site, size_t si, char **ar
 
 static int set_origin(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line)
 {
-    (void)site;
     bw_conf *c = ps->conf;
     bw_server_conf srv = {0};
     if (bw_addr_parse(args[0], &srv.addr) < 0)
         return BAD_VALUE("an address like 10.0.0.5:8080 or [2001:db8::5]:80 (numeric; no DNS)");
     srv.weight = 1;
-    if (n == 2 && (strncmp(args[1], "weight=", 7) != 0 || parse_uint(args[1] + 7, 1, 1000, &srv.weight) < 0))
-        return conf_error(ps, line, "\"origin\" accepts \"weight=N\" (1 to 1000) after the address, got \"%s\"",
-                          args[1]);
+    for (int a = 1; a < n; a++) {
+        if (strncmp(args[a], "weight=", 7) == 0 && parse_uint(args[a] + 7, 1, 1000, &srv.weight) == 0)
+            continue;
+        if (strncmp(args[a], "max_conns=", 10) == 0 &&
+            parse_uint(args[a] + 10, 0, 1000000, &srv.max_conns) == 0) {
+            if (srv.max_conns)
+                site->pool.capped = true;
+            continue;
+        }
+        return conf_error(ps, line,
+                          "\"origin\" accepts \"weight=N\" (1 to 1000) and \"max_conns=N\" (0 to "
+                          "1000000) after the address, got \"%s\"",
+                          args[a]);
+    }
     for (size_t i = 0; i < ps->site_nsrv[si]; i++)
         if (strcmp(c->servers[ps->site_srv[si][i]].addr.text, srv.addr.text) == 0)
             return conf_error(ps, line, "duplicate \"origin %s\" in this site", srv.addr.text);
@@ -814,7 +836,7 @@ static const directive directives[] = {
      "HTML page sent when the origin fails, at most 12 KiB (relative paths: to the config file)"},
     {"default", CTX_SITE, 0, 0, set_default, "", "first site",
      "this site answers requests whose Host matches no site"},
-    {"origin", CTX_SITE, 1, 2, set_origin, "ADDR [weight=N]", "-",
+    {"origin", CTX_SITE, 1, 3, set_origin, "ADDR [weight=N] [max_conns=N]", "-",
      "an origin server of the site; repeatable; at least one"},
     {"balance", CTX_SITE, 1, 1, set_balance, "round_robin | least_conn", "round_robin",
      "how requests are spread over the origins (both honour weight=)"},
@@ -832,6 +854,10 @@ static const directive directives[] = {
      "idle connections kept per origin server and worker"},
     {"fail_timeout", CTX_SITE, 1, 1, set_fail_timeout, "DURATION", "5s",
      "an origin that refused a connect is skipped for this long"},
+    {"queue_timeout", CTX_SITE, 1, 1, set_queue_timeout, "DURATION", "5s",
+     "with max_conns= origins all busy, how long a request waits for a slot (then 503)"},
+    {"max_queue", CTX_SITE, 1, 1, set_max_queue, "N", "256",
+     "requests waiting for an origin slot, per worker; more get 503 at once"},
     {"health_check", CTX_SITE, 1, 5, set_health_check,
      "off | [interval=2s] [timeout=1s] [rise=2] [fall=3] [path=/PATH]", "on, TCP connect every 2s",
      "active checks: TCP connect, or GET path expecting 2xx/3xx"},
@@ -932,7 +958,11 @@ static bool valid_site_name(const char *n)
             return false;
         p += 2;
     }
-    if (!*p)
+    /* bw_conf_find_site() sends a Host that starts with a dot or is longer
+     * than 255 to the default site and strips one trailing dot: a name like
+     * that could never be matched (found by test/fuzz/fuzz_conf.c). */
+    size_t len = strlen(n);
+    if (!*p || *p == '.' || n[len - 1] == '.' || len > 255)
         return false;
     for (; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' && *p != '_')

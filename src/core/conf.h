@@ -48,6 +48,7 @@ enum bw_balance { BW_BALANCE_RR = 0, BW_BALANCE_LEASTCONN = 1 };
 typedef struct bw_server_conf {
     bw_addr addr;
     unsigned weight;   /* >= 1, default 1 */
+    unsigned max_conns; /* requests in flight to it per worker; 0 = no cap (default) */
     unsigned index;    /* position in bw_conf.servers (all pools), for per-worker state */
     /* Runtime state shared by all threads (relaxed atomics, any thread writes). */
     _Atomic int healthy;            /* set by the active health checker; starts at 1 */
@@ -65,6 +66,9 @@ typedef struct bw_pool_conf {
     unsigned keepalive_idle_ms;   /* idle origin connection kept, default 30000 */
     unsigned keepalive_max;       /* idle origin connections per server per worker, default 64 */
     unsigned fail_timeout_ms;     /* passive down time after a connect failure, default 5000 */
+    bool capped;                  /* some server has max_conns: requests may queue */
+    unsigned queue_timeout_ms;    /* wait for a free origin slot, default 5000 */
+    unsigned max_queue;           /* requests waiting per worker, default 256 */
     /* active health check; interval 0 disables it */
     unsigned hc_interval_ms;      /* default 2000 */
     unsigned hc_timeout_ms;       /* default 1000 */

@@ -426,6 +426,12 @@ static void conn_timeout(bw_loop *loop, bw_timer *t)
         }
         break;
     case BW_CONN_STREAM:
+        if (c->stream && c->stream->queued) {
+            bw_stream_queue_timeout(c->stream);
+            break;
+        }
+        bw_conn_close(c);
+        break;
     case BW_CONN_TUNNEL:
     case BW_CONN_CLOSING:
         bw_conn_close(c);

@@ -111,6 +111,7 @@ struct bw_stream {
     const bw_site_conf *site;
     bw_server_conf *server;
     bw_stream *next_free;
+    bw_stream *q_prev, *q_next; /* in its site's queue while queued */
     bw_buf reqout;      /* origin-bound head (+ re-chunked body); kept for a retry */
     uint32_t reqout_head_len;
     bw_pipe req;        /* client -> origin */
@@ -125,6 +126,8 @@ struct bw_stream {
     bool keepalive;     /* client connection may be reused after this exchange */
     bool upgrade;       /* client asked for an upgrade (WebSocket) */
     bool head_sent;     /* the response head went to the client (no error page possible now) */
+    bool queued;        /* waiting in its site's queue for an origin slot */
+    bool resume;        /* a slot freed up: acquire an origin when run next */
     bool resp_head_parsed;
     bool local;         /* bulwark answered itself (error page etc.) */
     bool upstream_reusable;
@@ -165,6 +168,13 @@ typedef struct bw_srv_rt {
     int cur_weight;      /* smooth weighted round-robin state */
 } bw_srv_rt;
 
+/* Requests of one site waiting for a free origin slot (origins with
+ * max_conns= all busy), oldest first.  Per worker, like everything here. */
+typedef struct bw_site_queue {
+    bw_stream *head, *tail;
+    unsigned len;
+} bw_site_queue;
+
 typedef struct bw_listener {
     bw_io io;
     bw_worker *w;
@@ -182,6 +192,7 @@ struct bw_worker {
     bw_alog *alog;
     const bw_conf *conf;   /* the snapshot the worker runs with (see worker_sync_conf) */
     bw_srv_rt *srv;        /* [conf->nservers] */
+    bw_site_queue *queues; /* [conf->nsites] */
     bw_listener listeners[BW_WORKER_MAX_LISTENERS];
     unsigned nlisteners;
     bw_io wake;            /* eventfd: the main thread pokes it on reload/stop */
@@ -221,10 +232,17 @@ void bw_conn_close(bw_conn *c);
 bw_conn *bw_conn_shed_victim(bw_worker *w);
 void bw_conn_drain(bw_conn *c);   /* worker draining: close if idle, else after this exchange */
 
+/* upstream.c: origin protection (max_conns= and the site queue) */
+bool bw_upstream_must_wait(bw_stream *s);  /* every origin at max_conns, or others waiting */
+bool bw_upstream_full(bw_stream *s);       /* every origin at max_conns */
+int bw_upstream_enqueue(bw_stream *s);     /* 0, or -1 if the queue is full */
+void bw_upstream_dequeue(bw_stream *s);    /* leave the queue (timeout, client gone) */
+
 /* stream.c: the exchange itself */
 void bw_stream_start(bw_conn *c, const bw_http_request *req, uint32_t head_len);
 void bw_stream_run(bw_stream *s);
 void bw_stream_abort(bw_stream *s);
+void bw_stream_queue_timeout(bw_stream *s); /* waited queue_timeout for an origin slot: 503 */
 void bw_stream_discard(bw_stream *s); /* the client connection is closing under it */
 void bw_stream_upstream_failed(bw_stream *s, int status, const char *why);
 void bw_stream_local_response(bw_stream *s, int status, const char *body, size_t body_len,

@@ -347,6 +347,8 @@ void bw_stream_local_response(bw_stream *s, int status, const char *body, size_t
     out_lit(&o, "\r\nContent-Length: ");
     out_u64(&o, body_len);
     out_lit(&o, "\r\nCache-Control: no-store\r\n");
+    if (status == 503)
+        out_lit(&o, "Retry-After: 5\r\n"); /* overload is temporary: come back soon */
     add_response_trailer_headers(s, &o);
     if (s->method_id != BW_HTTP_HEAD)
         out_mem(&o, body, body_len);
@@ -359,6 +361,48 @@ void bw_stream_local_response(bw_stream *s, int status, const char *body, size_t
     s->resp_head_parsed = true;
     s->head_sent = true;
     bw_pipe_init(&s->resp, BW_BODY_NONE, 0);
+}
+
+static void local_error_page(bw_stream *s, int status);
+
+/* Every origin of the site is at its max_conns: wait in the site's queue
+ * (the client timer becomes the queue timer), or get 503 if it is full. */
+static void stream_wait(bw_stream *s)
+{
+    bw_worker *w = s->c->w;
+    if (bw_upstream_enqueue(s) < 0) {
+        bw_counter_add(&w->stats->origin_queue_full, 1);
+        local_error_page(s, 503);
+        return;
+    }
+    bw_counter_add(&w->stats->origin_queued, 1);
+    bw_timer_arm(&w->loop, &s->c->timer, s->site->pool.queue_timeout_ms);
+}
+
+void bw_stream_queue_timeout(bw_stream *s)
+{
+    bw_upstream_dequeue(s);
+    bw_counter_add(&s->c->w->stats->origin_queue_timeouts, 1);
+    local_error_page(s, 503);
+    bw_conn_run(s->c);
+}
+
+/* A slot freed up for a queued stream (see kick_queue): take it.  If a
+ * newcomer was quicker, wait again (the queue timer keeps running).
+ * false if the stream is done with for now. */
+static bool stream_resume(bw_stream *s)
+{
+    s->resume = false;
+    if (bw_upstream_full(s)) {
+        if (bw_upstream_enqueue(s) < 0) {
+            local_error_page(s, 503);
+            return true;
+        }
+        return false;
+    }
+    if (!bw_upstream_acquire(s))
+        local_error_page(s, 502);
+    return true;
 }
 
 static void local_error_page(bw_stream *s, int status)
@@ -484,6 +528,7 @@ void bw_stream_abort(bw_stream *s)
 /* Called by bw_conn_close when the connection dies with a stream. */
 void bw_stream_discard(bw_stream *s)
 {
+    bw_upstream_dequeue(s);
     if (s->u) {
         bw_upstream_release(s->u, false);
         s->u = NULL;
@@ -596,6 +641,10 @@ void bw_stream_start(bw_conn *c, const bw_http_request *req, uint32_t head_len)
             return;
         }
         bw_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
+    if (bw_upstream_must_wait(s)) {
+        stream_wait(s);
+        return;
     }
     if (!bw_upstream_acquire(s)) {
         local_error_page(s, 502);
@@ -871,6 +920,8 @@ void bw_stream_run(bw_stream *s)
     bw_conn *c = s->c;
     bool client_progress = false, up_progress = false, up_blocked = false;
     bool progress = false;
+    if (s->queued || (s->resume && !stream_resume(s)))
+        return; /* waiting for an origin slot: the client's bytes stay buffered */
     for (int rounds = 0; rounds < BW_STREAM_ROUNDS; rounds++) {
         progress = false;
         if (s->u && !s->local && pump_request(s, &progress, &client_progress, &up_progress, &up_blocked) < 0)

@@ -28,6 +28,7 @@
 
 static void upconn_event(bw_loop *loop, bw_io *io, uint32_t events);
 static void upconn_timeout(bw_loop *loop, bw_timer *t);
+static void kick_queue(bw_worker *w, const bw_stream *done);
 
 /* Runtime state of s's server in this worker, or NULL when the stream runs
  * on an older config than the worker (after a reload). */
@@ -58,6 +59,8 @@ static int pick_server(bw_stream *s, bool only_usable)
         if (only_usable && !server_usable(srv, w->loop.now_ms))
             continue;
         bw_srv_rt *rt = srv_rt(w, s->conf, srv);
+        if (rt && srv->max_conns && rt->active >= srv->max_conns)
+            continue; /* at its cap: the origin is protected even from retries */
         if (pool->balance == BW_BALANCE_LEASTCONN) {
             double load = rt ? (double)rt->active / srv->weight : 0;
             if (best < 0 || load < best_load) {
@@ -160,6 +163,112 @@ static bw_upconn *upconn_connect(bw_worker *w, bw_server_conf *srv, const char *
     return u;
 }
 
+/* ---- origin protection: max_conns= and the site queue ---- */
+
+static bw_site_queue *site_queue(bw_worker *w, const bw_stream *s)
+{
+    if (s->conf != w->conf || !w->queues || !s->site)
+        return NULL;
+    return &w->queues[s->site - s->conf->sites];
+}
+
+bool bw_upstream_must_wait(bw_stream *s)
+{
+    const bw_pool_conf *pool = &s->site->pool;
+    bw_site_queue *q = pool->capped ? site_queue(s->c->w, s) : NULL;
+    if (!q)
+        return false;
+    return q->len > 0 || bw_upstream_full(s); /* first come, first served */
+}
+
+bool bw_upstream_full(bw_stream *s)
+{
+    bw_worker *w = s->c->w;
+    const bw_pool_conf *pool = &s->site->pool;
+    if (!pool->capped || s->conf != w->conf)
+        return false;
+    for (size_t i = 0; i < pool->nservers; i++) {
+        const bw_server_conf *srv = pool->servers[i];
+        bw_srv_rt *rt = srv_rt(w, s->conf, srv);
+        if (!srv->max_conns || !rt || rt->active < srv->max_conns)
+            return false;
+    }
+    return true;
+}
+
+int bw_upstream_enqueue(bw_stream *s)
+{
+    bw_site_queue *q = site_queue(s->c->w, s);
+    if (!q || q->len >= s->site->pool.max_queue)
+        return -1;
+    s->q_next = NULL;
+    s->q_prev = q->tail;
+    if (q->tail)
+        q->tail->q_next = s;
+    else
+        q->head = s;
+    q->tail = s;
+    q->len++;
+    s->queued = true;
+    return 0;
+}
+
+void bw_upstream_dequeue(bw_stream *s)
+{
+    if (!s->queued)
+        return;
+    bw_site_queue *q = site_queue(s->c->w, s);
+    s->queued = false;
+    if (!q)
+        return; /* the config changed: the queues were emptied (queues_release) */
+    if (s->q_prev)
+        s->q_prev->q_next = s->q_next;
+    else
+        q->head = s->q_next;
+    if (s->q_next)
+        s->q_next->q_prev = s->q_prev;
+    else
+        q->tail = s->q_prev;
+    s->q_prev = s->q_next = NULL;
+    q->len--;
+}
+
+/* A slot of the site of `done` freed up: the oldest waiter goes next.  It is
+ * run from the worker's run-again list, not from here (we are inside
+ * another stream's code). */
+static void kick_queue(bw_worker *w, const bw_stream *done)
+{
+    bw_site_queue *q = site_queue(w, done);
+    if (!q || !q->head)
+        return;
+    bw_stream *s = q->head;
+    bw_upstream_dequeue(s);
+    s->resume = true;
+    bw_conn_defer(s->c);
+}
+
+/* Config switch: every waiter resumes (under its old config, uncapped). */
+static void queues_release(bw_worker *w)
+{
+    if (!w->queues)
+        return;
+    for (size_t i = 0; i < w->conf->nsites; i++) {
+        bw_site_queue *q = &w->queues[i];
+        while (q->head) {
+            bw_stream *s = q->head;
+            q->head = s->q_next;
+            s->queued = false;
+            s->q_prev = s->q_next = NULL;
+            s->resume = true;
+            bw_conn_defer(s->c);
+        }
+        q->tail = NULL;
+        q->len = 0;
+    }
+    free(w->queues);
+    w->queues = NULL;
+}
+
 bw_upconn *bw_upstream_acquire(bw_stream *s)
 {
     bw_worker *w = s->c->w;
@@ -241,6 +350,8 @@ void bw_upstream_release(bw_upconn *u, bool reusable)
     bw_srv_rt *rt = s ? srv_rt(w, s->conf, u->server) : NULL;
     if (rt && rt->active)
         rt->active--;
+    if (rt && u->server->max_conns)
+        kick_queue(w, s);
     u->s = NULL;
     if (!reusable || !rt || u->conf_gen != w->conf->generation || w->draining ||
         rt->nidle >= s->site->pool.keepalive_max) {
@@ -332,6 +443,7 @@ static void upconn_timeout(bw_loop *loop, bw_timer *t)
 
 void bw_upstream_rt_free(bw_worker *w)
 {
+    queues_release(w);
     if (!w->srv)
         return;
     for (size_t i = 0; i < w->conf->nservers; i++) {
@@ -346,4 +458,5 @@ void bw_upstream_rt_free(bw_worker *w)
 void bw_upstream_rt_reset(bw_worker *w)
 {
     w->srv = calloc(w->conf->nservers ? w->conf->nservers : 1, sizeof(*w->srv));
+    w->queues = calloc(w->conf->nsites ? w->conf->nsites : 1, sizeof(*w->queues));
 }

@@ -563,7 +563,7 @@ static void test_weights(void **state)
     bw_conf_free(c);
 
     expect_err("site a.test {\n    origin 127.0.0.1:1 weight=0;\n}\n",
-               "t.conf:2: \"origin\" accepts \"weight=N\" (1 to 1000) after the address, got \"weight=0\"");
+               "t.conf:2: \"origin\" accepts \"weight=N\" (1 to 1000) and \"max_conns=N\" (0 to 1000000) after the address, got \"weight=0\"");
     refused("site a.test { origin 127.0.0.1:1 weight=1001; }\n");
     refused("site a.test { origin 127.0.0.1:1 weight=x; }\n");
     refused("site a.test { origin 127.0.0.1:1 wait=2; }\n");
@@ -894,7 +894,7 @@ static void test_print_directives(void **state)
     unlink(path);
     static const char *const want[] = {
         "  workers N | auto;",  "  listen ADDR [proxy_protocol];", "  admin_token TOKEN;", "  access_log ",
-        "  error_page 502|503|504 FILE;", "  default;", "  origin ADDR [weight=N];", "  health_check off",
+        "  error_page 502|503|504 FILE;", "  default;", "  origin ADDR [weight=N] [max_conns=N];", "  health_check off",
         "  keepalive_max N;",   "  max_body_size SIZE;",           "(default: 10s)",       "(default: 127.0.0.1:9090)",
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
