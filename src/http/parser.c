@@ -236,10 +236,10 @@ static int parse_version(hp_t *h, const char **pp)
     }
     if (avail < 8)
         return ran_out(h);
-    if (p[5] == '1' && p[7] == '1')
-        h->version = 11;
-    else if (p[5] == '1' && p[7] == '0')
+    if (p[5] == '1' && p[7] == '0')
         h->version = 10;
+    else if (p[5] == '1') /* 1.1, or a later 1.x read as 1.1 (RFC 9110 6.2) */
+        h->version = 11;
     else
         return fail(h, 505, "unsupported HTTP version");
     *pp = p + 8;

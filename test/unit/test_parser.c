@@ -104,6 +104,18 @@ static uint64_t order_hash(const char *s)
     return req.header_order_hash;
 }
 
+/* RFC 9110 6.2: a later minor version of 1.x is read as 1.1, not refused. */
+static void test_later_minor_version_is_1_1(void **state)
+{
+    (void)state;
+    const char *s = "GET / HTTP/1.2\r\nHost: a.test\r\n\r\n";
+    bw_http_request req;
+    bw_http_header hdrs[8];
+    assert_int_equal(bw_http_parse_request(s, strlen(s), NULL, &req, hdrs, 8), (int)strlen(s));
+    assert_int_equal(req.version, 11);
+    assert_true(req.flags & BW_HTTP_F_KEEPALIVE);
+}
+
 static void test_header_order_hash(void **state)
 {
     (void)state;
@@ -425,7 +437,6 @@ static const struct bad bad_requests[] = {
     { "two Connection", "GET / HTTP/1.1\r\n" H "Connection: a\r\nConnection: b\r\n\r\n", -400 },
     { "Expect other", "GET / HTTP/1.1\r\n" H "Expect: 200-ok\r\n\r\n", -417 },
     { "HTTP/2.0", "GET / HTTP/2.0\r\n" H "\r\n", -505 },
-    { "HTTP/1.2", "GET / HTTP/1.2\r\n" H "\r\n", -505 },
     { "HTTP/0.9", "GET / HTTP/0.9\r\n" H "\r\n", -505 },
     { "HTTP/1.10", "GET / HTTP/1.10\r\n" H "\r\n", -400 },
     { "HTTP/11", "GET / HTTP/11\r\n" H "\r\n", -400 },
@@ -806,6 +817,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_get),
         cmocka_unit_test(test_all_fields),
+        cmocka_unit_test(test_later_minor_version_is_1_1),
         cmocka_unit_test(test_header_order_hash),
         cmocka_unit_test(test_keepalive_rules),
         cmocka_unit_test(test_pipelined),
