@@ -128,7 +128,7 @@ typedef struct merged_site {
 
 typedef struct merged {
     uint64_t accepted, closed, shed, refused, slow_bodies, requests, bad_requests, up_opened,
-        up_reused, queued, queue_timeouts, queue_full;
+        up_reused, queued, queue_timeouts, queue_full, refused_ip;
 } merged;
 
 static void merge_totals(merged *m)
@@ -141,6 +141,7 @@ static void merge_totals(merged *m)
         m->closed += bw_counter_get(&ws->conns_closed);
         m->shed += bw_counter_get(&ws->conns_shed);
         m->refused += bw_counter_get(&ws->conns_refused);
+        m->refused_ip += bw_counter_get(&ws->conns_refused_ip);
         m->slow_bodies += bw_counter_get(&ws->slow_bodies);
         m->queued += bw_counter_get(&ws->origin_queued);
         m->queue_timeouts += bw_counter_get(&ws->origin_queue_timeouts);
@@ -311,6 +312,9 @@ char *bw_admin_render_metrics(size_t *len)
     metric_head(&b, "bulwark_connections_refused_total", "counter",
                 "Client connections refused: full with nobody to shed, or out of descriptors.");
     sb_printf(&b, "bulwark_connections_refused_total %llu\n", (unsigned long long)m.refused);
+    metric_head(&b, "bulwark_connections_over_ip_cap_total", "counter",
+                "Client connections closed at once: over max_connections_per_ip or _per_prefix.");
+    sb_printf(&b, "bulwark_connections_over_ip_cap_total %llu\n", (unsigned long long)m.refused_ip);
     metric_head(&b, "bulwark_slow_bodies_total", "counter",
                 "Requests cut because their body arrived slower than client_body_min_rate.");
     sb_printf(&b, "bulwark_slow_bodies_total %llu\n", (unsigned long long)m.slow_bodies);

@@ -569,6 +569,24 @@ static int set_max_headers(conf_parser *ps, bw_site_conf *site, size_t si, char 
     return 0;
 }
 
+static int set_max_conns_per_ip(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n,
+                                unsigned line)
+{
+    (void)site, (void)si, (void)n;
+    if (parse_uint(args[0], 0, 1000000, &ps->conf->max_conns_per_ip) < 0)
+        return BAD_VALUE("a number of connections from 0 (no cap) to 1000000");
+    return 0;
+}
+
+static int set_max_conns_per_prefix(conf_parser *ps, bw_site_conf *site, size_t si, char **args,
+                                    int n, unsigned line)
+{
+    (void)site, (void)si, (void)n;
+    if (parse_uint(args[0], 0, 1000000, &ps->conf->max_conns_per_prefix) < 0)
+        return BAD_VALUE("a number of connections from 0 (no cap) to 1000000");
+    return 0;
+}
+
 static int set_max_connections(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line)
 {
     (void)site, (void)si, (void)n;
@@ -832,6 +850,10 @@ static const directive directives[] = {
      "bytes per second a request body must average once it has taken 10 s (slow-post); 0 = off"},
     {"max_connections", CTX_MAIN, 1, 1, set_max_connections, "N", "10000",
      "client connections per worker; when full, the slowest head or longest idle connection is shed for a newcomer"},
+    {"max_connections_per_ip", CTX_MAIN, 1, 1, set_max_conns_per_ip, "N", "0",
+     "client connections per worker from one address; more are closed at once; 0 = no cap"},
+    {"max_connections_per_prefix", CTX_MAIN, 1, 1, set_max_conns_per_prefix, "N", "0",
+     "client connections per worker from one /24 (IPv4) or /64 (IPv6); 0 = no cap"},
     {"error_page", CTX_MAIN | CTX_SITE, 2, 2, set_error_page, "502|503|504 FILE", "built-in page",
      "HTML page sent when the origin fails, at most 12 KiB (relative paths: to the config file)"},
     {"default", CTX_SITE, 0, 0, set_default, "", "first site",

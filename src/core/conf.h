@@ -118,6 +118,8 @@ typedef struct bw_conf {
     uint64_t max_body_bytes;           /* 0 = unlimited (streamed), default 0 */
     uint64_t client_body_min_rate;     /* bytes/s a body must average after 10 s; 0 = off, default 1024 */
     unsigned max_connections;          /* per worker, default 10000 (soft cap on accept) */
+    unsigned max_conns_per_ip;         /* per worker, per client address; 0 = off (default) */
+    unsigned max_conns_per_prefix;     /* per worker, per /24 or /64; 0 = off (default) */
 
     bw_site_conf *sites;
     size_t nsites;

@@ -37,6 +37,38 @@ static bw_conn *conn_alloc(bw_worker *w)
     return c;
 }
 
+static bw_ipkey peer_key(const bw_conn *c, bool prefix)
+{
+    return bw_ipkey_make(c->peer.family, c->peer.a, prefix);
+}
+
+/* Count the client's address and prefix against max_connections_per_ip /
+ * _per_prefix.  false (nothing counted) if either is at its cap. */
+static bool conn_count_peer(bw_conn *c)
+{
+    bw_worker *w = c->w;
+    bw_ipkey ip = peer_key(c, false), pfx = peer_key(c, true);
+    if (!bw_ipcount_take(&w->per_ip, &ip, w->conf->max_conns_per_ip))
+        return false;
+    if (!bw_ipcount_take(&w->per_prefix, &pfx, w->conf->max_conns_per_prefix)) {
+        bw_ipcount_give(&w->per_ip, &ip);
+        return false;
+    }
+    c->ip_counted = true;
+    return true;
+}
+
+/* Over a per-IP/prefix cap: closed at once, counted, logged at debug (a
+ * flood would otherwise flood the log). */
+static void conn_refuse_peer(bw_conn *c)
+{
+    char ip[64];
+    bw_ipaddr_text(&c->peer, ip, sizeof(ip));
+    bw_log(BW_LOG_DEBUG, "client %s: over the per-address connection cap, closing", ip);
+    bw_counter_add(&c->w->stats->conns_refused_ip, 1);
+    bw_conn_close(c);
+}
+
 void bw_conn_accepted(bw_worker *w, int fd, const struct sockaddr *sa, unsigned listener_idx)
 {
     bw_conn *c = conn_alloc(w);
@@ -68,6 +100,9 @@ void bw_conn_accepted(bw_worker *w, int fd, const struct sockaddr *sa, unsigned 
     /* The first request must arrive within the header timeout. */
     c->head_timer = true;
     bw_timer_arm(&w->loop, &c->timer, w->conf->client_header_timeout_ms);
+    /* Behind a PROXY protocol listener the real address comes later. */
+    if (c->state == BW_CONN_HEAD && !conn_count_peer(c))
+        conn_refuse_peer(c);
 }
 
 void bw_conn_close(bw_conn *c)
@@ -82,6 +117,12 @@ void bw_conn_close(bw_conn *c)
         bw_stream_discard(s);
     }
     bw_timer_cancel(&c->timer);
+    if (c->ip_counted) {
+        bw_ipkey ip = peer_key(c, false), pfx = peer_key(c, true);
+        bw_ipcount_give(&w->per_ip, &ip);
+        bw_ipcount_give(&w->per_prefix, &pfx);
+        c->ip_counted = false;
+    }
     bw_loop_del(&w->loop, &c->io);
     close(c->io.fd);
     c->io.fd = -1;
@@ -187,6 +228,8 @@ static void conn_proxy_header(bw_conn *c)
                 bw_ipaddr_from_sa(&c->peer, (const struct sockaddr *)&info.src);
             bw_buf_consume(&c->in, (uint32_t)r);
             c->state = BW_CONN_HEAD;
+            if (!conn_count_peer(c))
+                conn_refuse_peer(c);
             return;
         }
     }

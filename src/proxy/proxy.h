@@ -28,6 +28,7 @@
 #include "core/buf.h"
 #include "core/conf.h"
 #include "core/loop.h"
+#include "proxy/ipcount.h"
 #include "http/parser.h"
 
 #define BW_REQUEST_ID_MAX 64
@@ -102,6 +103,7 @@ struct bw_conn {
     bool head_timer;    /* the client-header timer is armed for the current head */
     bool dead;          /* closed; waiting in the graveyard */
     bool again;         /* on the worker's run-again list */
+    bool ip_counted;    /* counted in the worker's per-IP/prefix tables (peer is final) */
 };
 
 struct bw_stream {
@@ -210,6 +212,8 @@ struct bw_worker {
     bool stopped;
     bool fd_limit_logged;  /* EMFILE reported once, not per accept */
     int spare_fd;          /* held back for refusing clients when out of fds */
+    bw_ipcount per_ip, per_prefix; /* open client connections by address / prefix */
+    size_t ipcount_keys;   /* what the tables are sized for (max_connections) */
     char scratch_ip[64];
     bw_http_header hdrs[256]; /* parser scratch: heads are processed synchronously */
 };

@@ -220,6 +220,35 @@ static void reopen_access_log(bw_worker *w)
     w->alog = bw_alog_open(w->conf->access_log);
 }
 
+/* The per-IP/prefix tables hold at most max_connections live keys: resize
+ * (and recount the open connections) when a config raises it. */
+static void ipcount_sync(bw_worker *w)
+{
+    size_t want = w->conf->max_connections;
+    if (w->ipcount_keys >= want && w->per_ip.slots)
+        return;
+    bw_ipcount_free(&w->per_ip);
+    bw_ipcount_free(&w->per_prefix);
+    if (bw_ipcount_init(&w->per_ip, want) < 0 || bw_ipcount_init(&w->per_prefix, want) < 0) {
+        bw_log(BW_LOG_ERROR, "worker %u: no memory for the per-address tables: caps off", w->id);
+        bw_ipcount_free(&w->per_ip);
+        bw_ipcount_free(&w->per_prefix);
+        w->ipcount_keys = 0;
+        for (bw_conn *c = w->conns; c; c = c->next)
+            c->ip_counted = false;
+        return;
+    }
+    w->ipcount_keys = want;
+    for (bw_conn *c = w->conns; c; c = c->next) {
+        if (!c->ip_counted)
+            continue;
+        bw_ipkey ip = bw_ipkey_make(c->peer.family, c->peer.a, false);
+        bw_ipkey pfx = bw_ipkey_make(c->peer.family, c->peer.a, true);
+        bw_ipcount_take(&w->per_ip, &ip, 0);
+        bw_ipcount_take(&w->per_prefix, &pfx, 0);
+    }
+}
+
 static void worker_sync_conf(bw_worker *w)
 {
     bw_conf *cur = bw_conf_current();
@@ -228,6 +257,7 @@ static void worker_sync_conf(bw_worker *w)
     bw_upstream_rt_free(w);
     w->conf = cur;
     bw_upstream_rt_reset(w);
+    ipcount_sync(w);
     listeners_sync(w);
     reopen_access_log(w);
     /* Connections already open keep running; their next requests use the
@@ -318,6 +348,8 @@ static void worker_cleanup(bw_worker *w)
     close(w->wake.fd);
     if (w->spare_fd >= 0)
         close(w->spare_fd);
+    bw_ipcount_free(&w->per_ip);
+    bw_ipcount_free(&w->per_prefix);
     bw_bufpool_destroy(&w->pool);
     bw_loop_destroy(&w->loop);
 }
@@ -327,6 +359,7 @@ static void *worker_main(void *arg)
     bw_worker *w = arg;
     w->conf = bw_conf_current();
     bw_upstream_rt_reset(w);
+    ipcount_sync(w);
     int rc = listeners_sync(w);
     reopen_access_log(w);
     if (rc < 0)

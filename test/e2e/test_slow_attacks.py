@@ -189,3 +189,46 @@ def test_slow_post_legit_keeps_999():
     assert sp["blocked"] > 0, sp  # cut by client_body_min_rate after 10 s
     assert metric(b.admin_port, "bulwark_slow_bodies_total") > 0
     assert b.alive()
+
+
+# ---- per-address and per-prefix caps ---------------------------------------
+
+def connect_from(src, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((src, 0))
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def served(sock):
+    sock.sendall(b"GET /api/hello HTTP/1.1\r\nHost: a.test\r\n\r\n")
+    try:
+        data = sock.recv(65536)
+    except (ConnectionResetError, socket.timeout):
+        return False
+    return data.startswith(b"HTTP/1.1 200")
+
+
+def test_per_ip_and_per_prefix_caps():
+    o = h.start_origin()
+    b = h.proxy_with_sites([h.site("a.test", [o.port])],
+                           top_extra="max_connections_per_ip 3;\nmax_connections_per_prefix 5;\n")
+    same_ip = [connect_from("127.0.9.1", b.port) for _ in range(3)]
+    assert all(served(s) for s in same_ip)
+    fourth = connect_from("127.0.9.1", b.port)
+    assert closed(fourth), "the 4th connection from one address is closed at once"
+    # two more addresses of the same /24 fit the prefix cap (3 + 2 = 5) ...
+    more = [connect_from("127.0.9.2", b.port), connect_from("127.0.9.3", b.port)]
+    assert all(served(s) for s in more)
+    # ... the 6th connection from 127.0.9.0/24 does not, another /24 does
+    assert closed(connect_from("127.0.9.4", b.port))
+    other = connect_from("127.0.10.1", b.port)
+    assert served(other)
+    assert metric(b.admin_port, "bulwark_connections_over_ip_cap_total") == 2
+    # a closed connection frees its place
+    same_ip[0].close()
+    h.wait_until(lambda: served(connect_from("127.0.9.1", b.port)), 5,
+                 what="a place freed by a close")
+    for s in same_ip + more + [fourth, other]:
+        s.close()
