@@ -203,6 +203,44 @@ static void metric_head(sbuf *b, const char *name, const char *type, const char 
     sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* Process-wide counters with one unlabelled sample each, in /metrics order. */
+static const struct {
+    const char *name, *help;
+    size_t off; /* into merged */
+} total_metrics[] = {
+    { "bulwark_connections_accepted_total", "Client connections accepted.",
+      offsetof(merged, accepted) },
+    { "bulwark_connections_shed_total",
+      "Client connections closed to make room for new ones (slowest head first, then longest "
+      "idle).",
+      offsetof(merged, shed) },
+    { "bulwark_connections_refused_total",
+      "Client connections refused: full with nobody to shed, or out of descriptors.",
+      offsetof(merged, refused) },
+    { "bulwark_connections_over_ip_cap_total",
+      "Client connections closed at once: over max_connections_per_ip or _per_prefix.",
+      offsetof(merged, refused_ip) },
+    { "bulwark_slow_bodies_total",
+      "Requests cut because their body arrived slower than client_body_min_rate.",
+      offsetof(merged, slow_bodies) },
+    { "bulwark_origin_queued_total",
+      "Requests that waited for a free origin slot (origins with max_conns= all busy).",
+      offsetof(merged, queued) },
+    { "bulwark_bad_requests_total",
+      "Requests refused by the HTTP parser (malformed, smuggling, limits).",
+      offsetof(merged, bad_requests) },
+};
+
+static void render_totals(sbuf *b, const merged *m)
+{
+    for (size_t i = 0; i < sizeof(total_metrics) / sizeof(total_metrics[0]); i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)m + total_metrics[i].off, sizeof(v));
+        metric_head(b, total_metrics[i].name, "counter", total_metrics[i].help);
+        sb_printf(b, "%s %llu\n", total_metrics[i].name, (unsigned long long)v);
+    }
+}
+
 static void site_label(sbuf *b, const char *name, unsigned slot)
 {
     sb_printf(b, "%s{site=\"", name);
@@ -300,36 +338,16 @@ char *bw_admin_render_metrics(size_t *len)
     sb_printf(&b, "bulwark_workers %zu\n", bw_stats_nworkers());
     metric_head(&b, "bulwark_uptime_seconds", "gauge", "Seconds since the process started.");
     sb_printf(&b, "bulwark_uptime_seconds %.3f\n", uptime_s());
-    metric_head(&b, "bulwark_connections_accepted_total", "counter", "Client connections accepted.");
-    sb_printf(&b, "bulwark_connections_accepted_total %llu\n", (unsigned long long)m.accepted);
     metric_head(&b, "bulwark_connections_active", "gauge", "Client connections open now.");
     sb_printf(&b, "bulwark_connections_active %llu\n",
               (unsigned long long)(m.accepted > m.closed ? m.accepted - m.closed : 0));
-    metric_head(&b, "bulwark_connections_shed_total", "counter",
-                "Client connections closed to make room for new ones (slowest head first, "
-                "then longest idle).");
-    sb_printf(&b, "bulwark_connections_shed_total %llu\n", (unsigned long long)m.shed);
-    metric_head(&b, "bulwark_connections_refused_total", "counter",
-                "Client connections refused: full with nobody to shed, or out of descriptors.");
-    sb_printf(&b, "bulwark_connections_refused_total %llu\n", (unsigned long long)m.refused);
-    metric_head(&b, "bulwark_connections_over_ip_cap_total", "counter",
-                "Client connections closed at once: over max_connections_per_ip or _per_prefix.");
-    sb_printf(&b, "bulwark_connections_over_ip_cap_total %llu\n", (unsigned long long)m.refused_ip);
-    metric_head(&b, "bulwark_slow_bodies_total", "counter",
-                "Requests cut because their body arrived slower than client_body_min_rate.");
-    sb_printf(&b, "bulwark_slow_bodies_total %llu\n", (unsigned long long)m.slow_bodies);
-    metric_head(&b, "bulwark_origin_queued_total", "counter",
-                "Requests that waited for a free origin slot (origins with max_conns= all busy).");
-    sb_printf(&b, "bulwark_origin_queued_total %llu\n", (unsigned long long)m.queued);
+    render_totals(&b, &m);
     metric_head(&b, "bulwark_origin_queue_rejected_total", "counter",
                 "Requests answered 503 instead of reaching a busy origin: queue_timeout or max_queue.");
     sb_printf(&b, "bulwark_origin_queue_rejected_total{reason=\"timeout\"} %llu\n",
               (unsigned long long)m.queue_timeouts);
     sb_printf(&b, "bulwark_origin_queue_rejected_total{reason=\"full\"} %llu\n",
               (unsigned long long)m.queue_full);
-    metric_head(&b, "bulwark_bad_requests_total", "counter",
-                "Requests refused by the HTTP parser (malformed, smuggling, limits).");
-    sb_printf(&b, "bulwark_bad_requests_total %llu\n", (unsigned long long)m.bad_requests);
     render_requests(&b, slots, n, ms);
     render_site_counter(&b, "bulwark_received_bytes_total", "Request bytes received from clients.",
                         slots, n, ms, offsetof(merged_site, bytes_in));
