@@ -370,6 +370,7 @@ static void pool_defaults(bw_pool_conf *p)
     p->keepalive_max = 64;
     p->fail_timeout_ms = 5000;
     p->capped = false;
+    p->max_fails = 5;
     p->queue_timeout_ms = 5000;
     p->max_queue = 256;
     p->hc_interval_ms = 2000;
@@ -553,6 +554,14 @@ static int set_client_body_min_rate(conf_parser *ps, bw_site_conf *site, size_t 
     return set_size_field(ps, args, line, 0, 1ull << 30, &ps->conf->client_body_min_rate);
 }
 
+static int set_max_fails(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line)
+{
+    (void)si, (void)n;
+    if (parse_uint(args[0], 0, 1000, &site->pool.max_fails) < 0)
+        return BAD_VALUE("a number of consecutive failures from 0 (off) to 1000");
+    return 0;
+}
+
 static int set_max_queue(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line)
 {
     (void)si, (void)n;
@@ -734,6 +743,8 @@ static int set_origin(conf_parser *ps, bw_site_conf *site, size_t si, char **arg
     srv.index = (unsigned)c->nservers;
     atomic_init(&srv.healthy, 1);
     atomic_init(&srv.down_until_ms, 0);
+    atomic_init(&srv.fails, 0);
+    atomic_init(&srv.open_until_ms, 0);
     idx[ps->site_nsrv[si]++] = (unsigned)c->nservers;
     c->servers[c->nservers++] = srv;
     return 0;
@@ -876,6 +887,8 @@ static const directive directives[] = {
      "idle connections kept per origin server and worker"},
     {"fail_timeout", CTX_SITE, 1, 1, set_fail_timeout, "DURATION", "5s",
      "an origin that refused a connect is skipped for this long"},
+    {"max_fails", CTX_SITE, 1, 1, set_max_fails, "N", "5",
+     "circuit breaker: after N failed exchanges in a row (5xx, timeouts, errors) an origin gets no requests for fail_timeout; 0 = off"},
     {"queue_timeout", CTX_SITE, 1, 1, set_queue_timeout, "DURATION", "5s",
      "with max_conns= origins all busy, how long a request waits for a slot (then 503)"},
     {"max_queue", CTX_SITE, 1, 1, set_max_queue, "N", "256",

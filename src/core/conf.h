@@ -53,6 +53,8 @@ typedef struct bw_server_conf {
     /* Runtime state shared by all threads (relaxed atomics, any thread writes). */
     _Atomic int healthy;            /* set by the active health checker; starts at 1 */
     _Atomic uint64_t down_until_ms; /* passive: skip until then after a connect failure */
+    _Atomic unsigned fails;         /* consecutive failed exchanges (breaker, max_fails) */
+    _Atomic uint64_t open_until_ms; /* circuit breaker open: no requests at all until then */
 } bw_server_conf;
 
 typedef struct bw_pool_conf {
@@ -66,6 +68,7 @@ typedef struct bw_pool_conf {
     unsigned keepalive_idle_ms;   /* idle origin connection kept, default 30000 */
     unsigned keepalive_max;       /* idle origin connections per server per worker, default 64 */
     unsigned fail_timeout_ms;     /* passive down time after a connect failure, default 5000 */
+    unsigned max_fails;           /* consecutive failures that open the breaker; 0 = off, default 5 */
     bool capped;                  /* some server has max_conns: requests may queue */
     unsigned queue_timeout_ms;    /* wait for a free origin slot, default 5000 */
     unsigned max_queue;           /* requests waiting per worker, default 256 */

@@ -239,6 +239,10 @@ void bw_conn_drain(bw_conn *c);   /* worker draining: close if idle, else after 
 /* upstream.c: origin protection (max_conns= and the site queue) */
 bool bw_upstream_must_wait(bw_stream *s);  /* every origin at max_conns, or others waiting */
 bool bw_upstream_full(bw_stream *s);       /* every origin at max_conns */
+/* Circuit breaker (max_fails): the exchange with s->server failed (5xx,
+ * timeout, error) or succeeded. */
+void bw_upstream_outcome(bw_stream *s, bool failed);
+bool bw_upstream_all_open(bw_stream *s);   /* every origin's breaker is open */
 int bw_upstream_enqueue(bw_stream *s);     /* 0, or -1 if the queue is full */
 void bw_upstream_dequeue(bw_stream *s);    /* leave the queue (timeout, client gone) */
 

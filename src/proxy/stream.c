@@ -555,6 +555,8 @@ void bw_stream_upstream_failed(bw_stream *s, int status, const char *why)
            s->site ? s->site->name : "-", why, (int)s->request_id_len, s->request_id);
     if (s->site)
         bw_counter_add(&w->stats->sites[s->site->stats_slot].upstream_errors, 1);
+    if (s->site)
+        bw_upstream_outcome(s, true);
     if (s->u) {
         bw_upstream_release(s->u, false);
         s->u = NULL;
@@ -647,7 +649,8 @@ void bw_stream_start(bw_conn *c, const bw_http_request *req, uint32_t head_len)
         return;
     }
     if (!bw_upstream_acquire(s)) {
-        local_error_page(s, 502);
+        /* every origin resting after max_fails failures: fail fast */
+        local_error_page(s, bw_upstream_all_open(s) ? 503 : 502);
         return;
     }
 }
@@ -690,6 +693,7 @@ static int on_response_head(bw_stream *s)
     }
     s->upstream_us = w->loop.now_us - s->upstream_start_us;
     s->status = resp.status;
+    bw_upstream_outcome(s, resp.status >= 500);
     bool tunnel = resp.status == 101;
     int mode;
     if (tunnel) {

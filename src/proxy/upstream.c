@@ -45,6 +45,42 @@ static bool server_usable(const bw_server_conf *srv, uint64_t now_ms)
            atomic_load_explicit(&srv->down_until_ms, memory_order_relaxed) <= now_ms;
 }
 
+static bool breaker_open(const bw_server_conf *srv, uint64_t now_ms)
+{
+    return atomic_load_explicit(&srv->open_until_ms, memory_order_relaxed) > now_ms;
+}
+
+void bw_upstream_outcome(bw_stream *s, bool failed)
+{
+    bw_server_conf *srv = s->server;
+    unsigned max = s->site->pool.max_fails;
+    if (!srv || !max)
+        return;
+    if (!failed) {
+        if (atomic_load_explicit(&srv->fails, memory_order_relaxed))
+            atomic_store_explicit(&srv->fails, 0, memory_order_relaxed);
+        return;
+    }
+    if (atomic_fetch_add_explicit(&srv->fails, 1, memory_order_relaxed) + 1 < max)
+        return;
+    atomic_store_explicit(&srv->fails, 0, memory_order_relaxed);
+    uint64_t now = s->c->w->loop.now_ms;
+    atomic_store_explicit(&srv->open_until_ms, now + s->site->pool.fail_timeout_ms,
+                          memory_order_relaxed);
+    bw_log(BW_LOG_WARN, "origin %s for site %s: %u failures in a row, no requests for %u ms",
+           srv->addr.text, s->site->name, max, s->site->pool.fail_timeout_ms);
+}
+
+bool bw_upstream_all_open(bw_stream *s)
+{
+    const bw_pool_conf *pool = &s->site->pool;
+    uint64_t now = s->c->w->loop.now_ms;
+    for (size_t i = 0; i < pool->nservers; i++)
+        if (!breaker_open(pool->servers[i], now))
+            return false;
+    return pool->nservers > 0;
+}
+
 static int pick_server(bw_stream *s, bool only_usable)
 {
     bw_worker *w = s->c->w;
@@ -58,6 +94,8 @@ static int pick_server(bw_stream *s, bool only_usable)
             continue;
         if (only_usable && !server_usable(srv, w->loop.now_ms))
             continue;
+        if (breaker_open(srv, w->loop.now_ms))
+            continue; /* even as a last resort: the origin asked for rest */
         bw_srv_rt *rt = srv_rt(w, s->conf, srv);
         if (rt && srv->max_conns && rt->active >= srv->max_conns)
             continue; /* at its cap: the origin is protected even from retries */

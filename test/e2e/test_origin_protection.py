@@ -86,3 +86,21 @@ def test_client_leaving_the_queue_frees_its_place():
     # its place is free: the next one queues (not "full") and is served
     assert h.get(b.port, "/api/hello", timeout=15).status == 200
     assert metric(b.admin_port, 'bulwark_origin_queue_rejected_total{reason="full"}') == 0
+
+
+def test_circuit_breaker_rests_a_failing_origin():
+    o = h.start_origin()
+    b = h.proxy_with_sites([h.site("a.test", [o.port], extra="max_fails 3;\n    fail_timeout 1s;")])
+    # failures interrupted by a success do not open it
+    for path in ("/status/500", "/status/503", "/api/hello", "/status/500", "/status/502"):
+        r = h.get(b.port, path)
+        assert r.header("X-Origin-Name") == "origin", (path, r)
+    # the third failure in a row opens it: the origin gets nothing for 1 s
+    assert h.get(b.port, "/status/500").header("X-Origin-Name") == "origin"
+    r = h.get(b.port, "/api/hello")
+    assert r.status == 503 and r.header("X-Origin-Name") is None, r
+    assert r.header("Retry-After") == "5"
+    assert "3 failures in a row" in b.log()
+    # after fail_timeout it gets requests again
+    h.wait_until(lambda: h.get(b.port, "/api/hello").status == 200, 5,
+                 what="the breaker to close after fail_timeout")
