@@ -32,16 +32,22 @@ SIEGE_OBJ  := $(SIEGE_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC   := $(wildcard test/unit/test_*.c)
 TEST_BIN   := $(TEST_SRC:test/unit/%.c=$(BUILD)/test/%)
 
-# Debian packages the build and the tests need (see docs/DEPENDENCIES.md).
+# Debian packages the build needs, and those only the test run needs (a
+# fuzzing compiler...), see docs/DEPENDENCIES.md.  mk/*.mk fragments add to
+# both.
 DEB_PKGS := gcc make libssl-dev libcmocka-dev python3 curl
+TEST_DEB_PKGS :=
 
-.PHONY: all deps run test unit e2e clean
+.PHONY: all deps test-deps run test unit e2e clean
 
 all: $(BUILD)/bulwark $(BUILD)/bulwark-origin $(BUILD)/bulwark-probe $(BUILD)/bulwark-siege \
      $(TEST_BIN)
 
 deps:
 	@sh scripts/deps.sh $(DEB_PKGS)
+
+test-deps:
+	@sh scripts/deps.sh $(DEB_PKGS) $(TEST_DEB_PKGS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -80,7 +86,7 @@ unit: all
 e2e: all
 	@python3 test/e2e/run.py --build $(BUILD)
 
-test: deps
+test: test-deps
 	@$(MAKE) --no-print-directory all
 	@sh test/run_all.sh $(BUILD)
 
