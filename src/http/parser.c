@@ -523,12 +523,14 @@ static unsigned connection_tokens(bw_str v)
     return t;
 }
 
+/* Connection is a list (RFC 9110 7.6.1) and a list may come in several
+ * field lines (5.3): the tokens of all of them count; the slice kept is the
+ * first line's, and users that act on the names (hop-by-hop stripping) look
+ * at every Connection line. */
 static int on_connection(hp_t *h, bw_str v)
 {
-    if (h->seen_conn && h->request)
-        return fail(h, 400, "duplicate Connection");
     if (!h->seen_conn)
-        h->connection = v; /* responses: the first one is kept (D4) */
+        h->connection = v;
     h->seen_conn = true;
     h->conn |= connection_tokens(v);
     h->flags |= BW_HTTP_F_HAS_CONNECTION;

@@ -115,7 +115,7 @@ static void run_add(out_t *o, hdr_run *r, const bw_http_header *h)
 /* ---- header filtering ---- */
 
 /* Is `name` one of the tokens of a Connection header value? */
-static bool connection_lists(bw_str list, bw_str name)
+static bool connection_lists_one(bw_str list, bw_str name)
 {
     const char *p = list.p, *end = list.p + list.len;
     while (p < end) {
@@ -127,6 +127,17 @@ static bool connection_lists(bw_str list, bw_str name)
         if (p > t && bw_str_ieq(bw_str_make(t, (size_t)(p - t)), name))
             return true;
     }
+    return false;
+}
+
+/* Does any Connection field line of the message name `name`?  (A list may
+ * come in several lines, RFC 9110 5.3; only called when one is present.) */
+static bool connection_lists(const bw_http_header *hdrs, size_t n, bw_str name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (hdrs[i].name.len == 10 && bw_str_ieq_lit(hdrs[i].name, "connection") &&
+            connection_lists_one(hdrs[i].value, name))
+            return true;
     return false;
 }
 
@@ -234,7 +245,8 @@ static bool build_upstream_head(bw_stream *s, const bw_http_request *req, bw_buf
     hdr_run run = { NULL, NULL };
     for (size_t i = 0; i < req->nheaders; i++) {
         const bw_http_header *h = &req->headers[i];
-        if (request_header_dropped(h->name) || (listed && connection_lists(req->connection, h->name)))
+        if (request_header_dropped(h->name) ||
+            (listed && connection_lists(req->headers, req->nheaders, h->name)))
             continue;
         run_add(&o, &run, h);
     }
@@ -299,7 +311,7 @@ static bool build_client_head(bw_stream *s, const bw_http_response *resp, bool t
     for (size_t i = 0; i < resp->nheaders; i++) {
         const bw_http_header *h = &resp->headers[i];
         if (response_header_dropped(h->name, tunnel) ||
-            (listed && connection_lists(resp->connection, h->name) &&
+            (listed && connection_lists(resp->headers, resp->nheaders, h->name) &&
              !(tunnel && bw_str_ieq_lit(h->name, "upgrade"))))
             continue;
         run_add(&o, &run, h);

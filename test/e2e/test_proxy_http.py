@@ -74,6 +74,20 @@ def test_hop_by_hop_headers_stripped():
     assert h.seen_values(r, "X-Kept") == ["yes"], seen
 
 
+def test_hop_by_hop_named_in_any_connection_line():
+    """Connection is a list that may come in several lines (RFC 9110 5.3):
+    what every line names is hop-by-hop and stripped."""
+    o = h.start_origin()
+    b = one_site(o)
+    r = h.get(b.port, "/headers", headers=[
+        ("Connection", "X-One"), ("X-One", "1"), ("Connection", "keep-alive, X-Two"),
+        ("X-Two", "2"), ("X-Kept", "yes")])
+    assert r.status == 200, r
+    names = {k.lower() for k, _ in h.headers_seen(r)}
+    assert "x-one" not in names and "x-two" not in names, names
+    assert h.seen_values(r, "X-Kept") == ["yes"]
+
+
 def test_keepalive_reuse_to_origin():
     o = h.start_origin()
     b = one_site(o)
