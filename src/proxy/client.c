@@ -29,9 +29,10 @@ static void conn_timeout(bw_loop *loop, bw_timer *t);
 static bw_conn *conn_alloc(bw_worker *w)
 {
     bw_conn *c = w->free_conns;
-    if (c)
+    if (c) {
         w->free_conns = c->next;
-    else if (!(c = malloc(sizeof(*c))))
+        w->nfree_conns--;
+    } else if (!(c = malloc(sizeof(*c))))
         return NULL;
     memset(c, 0, sizeof(*c));
     return c;
@@ -89,6 +90,7 @@ void bw_conn_accepted(bw_worker *w, int fd, const struct sockaddr *sa, unsigned 
         close(fd);
         c->next = w->free_conns;
         w->free_conns = c;
+        w->nfree_conns++;
         return;
     }
     c->next = w->conns;

@@ -201,6 +201,7 @@ struct bw_worker {
     bw_conn *conns;        /* all client connections */
     size_t nconns;
     bw_conn *free_conns;
+    size_t nfree_conns, nfree_upconns; /* lengths of the two free lists */
     bw_stream *free_streams;
     bw_upconn *free_upconns;
     bw_conn *grave_conns;  /* closed this round, linked through ->next */

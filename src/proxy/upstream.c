@@ -125,9 +125,10 @@ static int pick_server(bw_stream *s, bool only_usable)
 static bw_upconn *upconn_alloc(bw_worker *w)
 {
     bw_upconn *u = w->free_upconns;
-    if (u)
+    if (u) {
         w->free_upconns = u->next;
-    else if (!(u = malloc(sizeof(*u))))
+        w->nfree_upconns--;
+    } else if (!(u = malloc(sizeof(*u))))
         return NULL;
     memset(u, 0, sizeof(*u));
     u->w = w;
@@ -193,6 +194,7 @@ static bw_upconn *upconn_connect(bw_worker *w, bw_server_conf *srv, const char *
         u->io.fd = -1;
         u->next = w->free_upconns;
         w->free_upconns = u;
+        w->nfree_upconns++;
         return NULL;
     }
     u->state = r == 0 ? BW_UP_ACTIVE : BW_UP_CONNECTING;

@@ -264,29 +264,29 @@ static void worker_sync_conf(bw_worker *w)
      * new sites and origins. */
 }
 
+/* Closed objects go back to the free lists (up to FREE_LIST_MAX each) once
+ * the round that closed them is over.  Runs every loop iteration: the list
+ * lengths are kept, never counted by walking. */
 static void bury(bw_worker *w)
 {
-    size_t kept_c = 0, kept_u = 0;
-    for (bw_conn *c = w->free_conns; c && kept_c < FREE_LIST_MAX; c = c->next)
-        kept_c++;
     while (w->grave_conns) {
         bw_conn *c = w->grave_conns;
         w->grave_conns = c->next;
-        if (kept_c++ < FREE_LIST_MAX) {
+        if (w->nfree_conns < FREE_LIST_MAX) {
             c->next = w->free_conns;
             w->free_conns = c;
+            w->nfree_conns++;
         } else {
             free(c);
         }
     }
-    for (bw_upconn *u = w->free_upconns; u && kept_u < FREE_LIST_MAX; u = u->next)
-        kept_u++;
     while (w->grave_ups) {
         bw_upconn *u = w->grave_ups;
         w->grave_ups = u->next;
-        if (kept_u++ < FREE_LIST_MAX) {
+        if (w->nfree_upconns < FREE_LIST_MAX) {
             u->next = w->free_upconns;
             w->free_upconns = u;
+            w->nfree_upconns++;
         } else {
             free(u);
         }
