@@ -16,13 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "admin/admin.h"
 #include "admin/stats.h"
 #include "core/conf.h"
+#include "core/fdlimit.h"
 #include "core/log.h"
 #include "proxy/health.h"
 #include "proxy/worker.h"
@@ -232,25 +232,18 @@ static int write_pid(const char *path)
     return fclose(f);
 }
 
-/* Every client costs a descriptor: take the whole hard limit (Debian's soft
- * default of 1024 would cap an edge at a thousand clients), and say so when
- * the connection caps cannot all be met.  Past the limit a worker sheds and
- * refuses (worker.c), it does not fail. */
+/* Take the whole open-files limit, and say so when the connection caps
+ * cannot all be met.  Past the limit a worker sheds and refuses (worker.c),
+ * it does not fail. */
 static void raise_fd_limit(const bw_conf *conf, unsigned workers)
 {
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-        return;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    uint64_t limit = bw_fd_limit_raise();
     uint64_t want = (uint64_t)conf->max_connections * workers;
-    if (rl.rlim_cur != RLIM_INFINITY && want > rl.rlim_cur)
+    if (want > limit)
         bw_log(BW_LOG_WARN,
                "open files limit %llu is below max_connections x workers (%llu): past it, "
                "workers shed idle and slow clients and refuse new ones",
-               (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+               (unsigned long long)limit, (unsigned long long)want);
 }
 
 static int serve(const options *o, bw_conf *conf)

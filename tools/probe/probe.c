@@ -32,11 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fdlimit.h"
 #include "probe.h"
 
 #define MAX_LISTENERS 16
@@ -816,15 +816,10 @@ static void usage(FILE *f)
 
 static void raise_fd_limit(const probe *p)
 {
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return;
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && !p->opts.quiet)
-        fprintf(stderr, "bulwark-probe: cannot raise the fd limit: %s\n", strerror(errno));
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 19100 && !p->opts.quiet)
+    uint64_t n = bw_fd_limit_raise();
+    if (n < 19100 && !p->opts.quiet)
         fprintf(stderr, "bulwark-probe: warning: only %llu file descriptors\n",
-                (unsigned long long)rl.rlim_cur);
+                (unsigned long long)n);
 }
 
 static void probe_free(probe *p, bw_io *ls, int nls)
