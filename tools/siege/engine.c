@@ -28,11 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fdlimit.h"
 #include "engine.h"
 #include "http/parser.h"
 #include "report.h"
@@ -50,7 +50,7 @@
 #define MAX_CONNS 19000    /* under the 20,000 fd limit, with room for the rest */
 #define DRAIN_MAX_MS 3000
 
-enum { C_FREE, C_CONNECTING, C_SENDING, C_READING, C_IDLE, C_SLOW };
+enum { C_FREE, C_SENDING, C_READING, C_IDLE, C_SLOW };
 enum { T_TIMEOUT, T_SLOW_TICK, T_USER };
 
 /* Outcome of one request (how finish() files it). */
@@ -329,7 +329,7 @@ static conn *conn_open(engine *e, sstate *ss, uint32_t src)
     memset(c, 0, offsetof(conn, out));
     c->seq = seq;
     c->fd = fd;
-    c->state = C_CONNECTING;
+    c->state = C_SENDING; /* the caller queues a request at once (conn_send_request) */
     c->ss = ss;
     ss->active++;
     struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP,
@@ -912,19 +912,11 @@ static void conn_event(engine *e, conn *c, uint32_t ev)
 {
     if (c->state == C_FREE)
         return;
-    if (c->state == C_CONNECTING) {
-        if (ev & (EPOLLERR | EPOLLHUP)) { /* refused or unreachable */
-            conn_fail(e, c, O_ERROR);
-            return;
-        }
-        if (!(ev & EPOLLOUT))
-            return;
-        c->state = c->u && !c->u->in_request ? C_IDLE : C_SENDING;
-    }
+    /* a refused connect shows as EPOLLERR: the send in conn_flush reports it */
     if (c->state == C_SENDING && (ev & (EPOLLOUT | EPOLLERR)) && !conn_flush(e, c))
         return;
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
-        if (c->state == C_IDLE || c->state == C_SLOW || c->state == C_CONNECTING) {
+        if (c->state == C_IDLE || c->state == C_SLOW) {
             /* nothing is expected: a close or an early answer from the peer */
             char b[IN_CAP < 4096 ? IN_CAP : 4096];
             ssize_t r = recv(c->fd, b, sizeof b, 0);
@@ -1062,15 +1054,6 @@ static void second_over(engine *e, uint32_t sec)
 /* set-up and the loop                                                 */
 /* ------------------------------------------------------------------ */
 
-static void raise_fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
 static int engine_init(engine *e, sg_run *r, const sg_engine_opts *o)
 {
     memset(e, 0, sizeof *e);
@@ -1080,7 +1063,7 @@ static int engine_init(engine *e, sg_run *r, const sg_engine_opts *o)
         fprintf(stderr, "bulwark-siege: bad --target '%s' (want IPv4:PORT)\n", r->target);
         return -1;
     }
-    raise_fd_limit();
+    bw_fd_limit_raise(); /* MAX_CONNS stays under the 20,000 of this machine */
     e->ep = epoll_create1(EPOLL_CLOEXEC);
     e->conns = calloc(MAX_CONNS, sizeof *e->conns);
     e->free_ids = calloc(MAX_CONNS, sizeof *e->free_ids);
@@ -1171,7 +1154,7 @@ static bool all_idle(const engine *e)
 {
     for (uint32_t i = 0; i < MAX_CONNS; i++) {
         uint8_t st = e->conns[i].state;
-        if (st == C_CONNECTING || st == C_SENDING || st == C_READING)
+        if (st == C_SENDING || st == C_READING)
             return false;
     }
     return true;
