@@ -38,17 +38,12 @@ static bw_conn *conn_alloc(bw_worker *w)
     return c;
 }
 
-static bw_ipkey peer_key(const bw_conn *c, bool prefix)
-{
-    return bw_ipkey_make(c->peer.family, c->peer.a, prefix);
-}
-
 /* Count the client's address and prefix against max_connections_per_ip /
  * _per_prefix.  false (nothing counted) if either is at its cap. */
 static bool conn_count_peer(bw_conn *c)
 {
     bw_worker *w = c->w;
-    bw_ipkey ip = peer_key(c, false), pfx = peer_key(c, true);
+    bw_ipkey ip = bw_conn_peer_key(c, false), pfx = bw_conn_peer_key(c, true);
     if (!bw_ipcount_take(&w->per_ip, &ip, w->conf->max_conns_per_ip))
         return false;
     if (!bw_ipcount_take(&w->per_prefix, &pfx, w->conf->max_conns_per_prefix)) {
@@ -120,7 +115,7 @@ void bw_conn_close(bw_conn *c)
     }
     bw_timer_cancel(&c->timer);
     if (c->ip_counted) {
-        bw_ipkey ip = peer_key(c, false), pfx = peer_key(c, true);
+        bw_ipkey ip = bw_conn_peer_key(c, false), pfx = bw_conn_peer_key(c, true);
         bw_ipcount_give(&w->per_ip, &ip);
         bw_ipcount_give(&w->per_prefix, &pfx);
         c->ip_counted = false;
@@ -475,8 +470,7 @@ static void conn_timeout(bw_loop *loop, bw_timer *t)
             bw_stream_queue_timeout(c->stream);
             break;
         }
-        bw_conn_close(c);
-        break;
+        /* fall through */
     case BW_CONN_TUNNEL:
     case BW_CONN_CLOSING:
         bw_conn_close(c);

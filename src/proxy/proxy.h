@@ -220,6 +220,12 @@ struct bw_worker {
 };
 
 /* client.c */
+/* The key of a client's address, or of its /24 (/64) prefix, in the
+ * worker's per-IP and per-prefix tables. */
+static inline bw_ipkey bw_conn_peer_key(const bw_conn *c, bool prefix)
+{
+    return bw_ipkey_make(c->peer.family, c->peer.a, prefix);
+}
 void bw_conn_accepted(bw_worker *w, int fd, const struct sockaddr *sa, unsigned listener_idx);
 void bw_conn_run(bw_conn *c);
 /* A stream runs at most BW_STREAM_ROUNDS read/write rounds per event, so one

@@ -377,16 +377,24 @@ void bw_stream_local_response(bw_stream *s, int status, const char *body, size_t
 
 static void local_error_page(bw_stream *s, int status);
 
+/* Join the site's queue, or answer 503 if max_queue are waiting already.
+ * true if queued. */
+static bool enqueue_or_503(bw_stream *s)
+{
+    if (bw_upstream_enqueue(s) == 0)
+        return true;
+    bw_counter_add(&s->c->w->stats->origin_queue_full, 1);
+    local_error_page(s, 503);
+    return false;
+}
+
 /* Every origin of the site is at its max_conns: wait in the site's queue
  * (the client timer becomes the queue timer), or get 503 if it is full. */
 static void stream_wait(bw_stream *s)
 {
     bw_worker *w = s->c->w;
-    if (bw_upstream_enqueue(s) < 0) {
-        bw_counter_add(&w->stats->origin_queue_full, 1);
-        local_error_page(s, 503);
+    if (!enqueue_or_503(s))
         return;
-    }
     bw_counter_add(&w->stats->origin_queued, 1);
     bw_timer_arm(&w->loop, &s->c->timer, s->site->pool.queue_timeout_ms);
 }
@@ -405,13 +413,8 @@ void bw_stream_queue_timeout(bw_stream *s)
 static bool stream_resume(bw_stream *s)
 {
     s->resume = false;
-    if (bw_upstream_full(s)) {
-        if (bw_upstream_enqueue(s) < 0) {
-            local_error_page(s, 503);
-            return true;
-        }
-        return false;
-    }
+    if (bw_upstream_full(s))
+        return !enqueue_or_503(s);
     if (!bw_upstream_acquire(s))
         local_error_page(s, 502);
     return true;

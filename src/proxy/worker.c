@@ -242,8 +242,7 @@ static void ipcount_sync(bw_worker *w)
     for (bw_conn *c = w->conns; c; c = c->next) {
         if (!c->ip_counted)
             continue;
-        bw_ipkey ip = bw_ipkey_make(c->peer.family, c->peer.a, false);
-        bw_ipkey pfx = bw_ipkey_make(c->peer.family, c->peer.a, true);
+        bw_ipkey ip = bw_conn_peer_key(c, false), pfx = bw_conn_peer_key(c, true);
         bw_ipcount_take(&w->per_ip, &ip, 0);
         bw_ipcount_take(&w->per_prefix, &pfx, 0);
     }
