@@ -9,7 +9,7 @@
 #   bench/siege.sh            3 rounds x 10 s
 #   bench/siege.sh --quick    1 round x 3 s
 #
-# Environment: ROUNDS (3) DURATION (10) RATE (offered req/s, 80000)
+# Environment: ROUNDS (3) DURATION (10) RATE (offered req/s, 200000)
 # PER_IP (3) BUILD (build); ports: PROBE_PORT (19100).
 set -euo pipefail
 
@@ -25,7 +25,7 @@ done
 if [ $QUICK = 1 ]; then ROUNDS=${ROUNDS:-1} DURATION=${DURATION:-3}; fi
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
-RATE=${RATE:-80000}
+RATE=${RATE:-200000}
 PER_IP=${PER_IP:-3}
 PROBE_PORT=${PROBE_PORT:-19100}
 PROXY_LIST=()
