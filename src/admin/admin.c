@@ -25,6 +25,7 @@
 #include "admin/stats.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/sbuf.h"
 #include "core/version.h"
 
 #define ADMIN_MAX_CLIENTS 32
@@ -48,75 +49,6 @@ static struct {
     admin_client clients[ADMIN_MAX_CLIENTS];
 } adm = {.lfd = -1, .wakefd = -1};
 
-/* ---- growable output buffer ---------------------------------------------- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_reserve(sbuf *b, size_t more)
-{
-    if (b->oom || b->len + more + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = true;
-        return;
-    }
-    b->p = p;
-    b->cap = cap;
-}
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    sb_reserve(b, (size_t)n);
-    if (b->oom)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-/* A label value or JSON string: backslash, quote and newline escaped; other
- * control bytes dropped (site names come from the config, never clients). */
-static void sb_escaped(sbuf *b, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            sb_printf(b, "\\%c", *s);
-        else if (*s == '\n')
-            sb_printf(b, "\\n");
-        else if ((unsigned char)*s >= 0x20)
-            sb_printf(b, "%c", *s);
-    }
-}
-
-static char *sb_finish(sbuf *b, size_t *len)
-{
-    if (b->oom) {
-        free(b->p);
-        *len = 0;
-        return NULL;
-    }
-    sb_reserve(b, 0);
-    if (b->oom)
-        return NULL;
-    b->p[b->len] = '\0';
-    *len = b->len;
-    return b->p;
-}
 
 /* ---- merged counters ---------------------------------------------------- */
 
@@ -198,9 +130,9 @@ static double uptime_s(void)
 
 /* ---- /metrics ------------------------------------------------------------- */
 
-static void metric_head(sbuf *b, const char *name, const char *type, const char *help)
+static void metric_head(bw_sbuf *b, const char *name, const char *type, const char *help)
 {
-    sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    bw_sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* Process-wide counters with one unlabelled sample each, in /metrics order. */
@@ -231,24 +163,24 @@ static const struct {
       offsetof(merged, bad_requests) },
 };
 
-static void render_totals(sbuf *b, const merged *m)
+static void render_totals(bw_sbuf *b, const merged *m)
 {
     for (size_t i = 0; i < sizeof(total_metrics) / sizeof(total_metrics[0]); i++) {
         uint64_t v;
         memcpy(&v, (const char *)m + total_metrics[i].off, sizeof(v));
         metric_head(b, total_metrics[i].name, "counter", total_metrics[i].help);
-        sb_printf(b, "%s %llu\n", total_metrics[i].name, (unsigned long long)v);
+        bw_sb_printf(b, "%s %llu\n", total_metrics[i].name, (unsigned long long)v);
     }
 }
 
-static void site_label(sbuf *b, const char *name, unsigned slot)
+static void site_label(bw_sbuf *b, const char *name, unsigned slot)
 {
-    sb_printf(b, "%s{site=\"", name);
-    sb_escaped(b, bw_stats_site_name(slot));
-    sb_printf(b, "\"");
+    bw_sb_printf(b, "%s{site=\"", name);
+    bw_sb_escaped(b, bw_stats_site_name(slot));
+    bw_sb_printf(b, "\"");
 }
 
-static void render_requests(sbuf *b, const unsigned *slots, size_t n, const merged_site *ms)
+static void render_requests(bw_sbuf *b, const unsigned *slots, size_t n, const merged_site *ms)
 {
     metric_head(b, "bulwark_requests_total", "counter", "Requests answered, by site and status code.");
     for (size_t i = 0; i < n; i++) {
@@ -256,29 +188,29 @@ static void render_requests(sbuf *b, const unsigned *slots, size_t n, const merg
             if (!ms[i].status[c])
                 continue;
             site_label(b, "bulwark_requests_total", slots[i]);
-            sb_printf(b, ",code=\"%d\"} %llu\n", bw_stats_codes[c], (unsigned long long)ms[i].status[c]);
+            bw_sb_printf(b, ",code=\"%d\"} %llu\n", bw_stats_codes[c], (unsigned long long)ms[i].status[c]);
         }
         for (int c = 1; c < 6; c++) {
             if (!ms[i].status_other[c])
                 continue;
             site_label(b, "bulwark_requests_total", slots[i]);
-            sb_printf(b, ",code=\"%dxx\"} %llu\n", c, (unsigned long long)ms[i].status_other[c]);
+            bw_sb_printf(b, ",code=\"%dxx\"} %llu\n", c, (unsigned long long)ms[i].status_other[c]);
         }
     }
 }
 
-static void render_site_counter(sbuf *b, const char *name, const char *help, const unsigned *slots,
+static void render_site_counter(bw_sbuf *b, const char *name, const char *help, const unsigned *slots,
                                 size_t n, const merged_site *ms, size_t field_off)
 {
     metric_head(b, name, "counter", help);
     for (size_t i = 0; i < n; i++) {
         uint64_t v = *(const uint64_t *)((const char *)&ms[i] + field_off);
         site_label(b, name, slots[i]);
-        sb_printf(b, "} %llu\n", (unsigned long long)v);
+        bw_sb_printf(b, "} %llu\n", (unsigned long long)v);
     }
 }
 
-static void render_latency(sbuf *b, const unsigned *slots, size_t n, const merged_site *ms)
+static void render_latency(bw_sbuf *b, const unsigned *slots, size_t n, const merged_site *ms)
 {
     const char *name = "bulwark_upstream_latency_seconds";
     metric_head(b, name, "histogram", "Time from sending a request to the origin to its response head.");
@@ -288,19 +220,19 @@ static void render_latency(sbuf *b, const unsigned *slots, size_t n, const merge
             cum += ms[i].lat[k];
             site_label(b, "bulwark_upstream_latency_seconds_bucket", slots[i]);
             if (k < BW_STATS_LAT_BUCKETS)
-                sb_printf(b, ",le=\"%g\"} %llu\n", (double)bw_stats_lat_bounds_us[k] / 1e6,
+                bw_sb_printf(b, ",le=\"%g\"} %llu\n", (double)bw_stats_lat_bounds_us[k] / 1e6,
                           (unsigned long long)cum);
             else
-                sb_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+                bw_sb_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
         }
         site_label(b, "bulwark_upstream_latency_seconds_sum", slots[i]);
-        sb_printf(b, "} %.6f\n", (double)ms[i].lat_sum_us / 1e6);
+        bw_sb_printf(b, "} %.6f\n", (double)ms[i].lat_sum_us / 1e6);
         site_label(b, "bulwark_upstream_latency_seconds_count", slots[i]);
-        sb_printf(b, "} %llu\n", (unsigned long long)cum);
+        bw_sb_printf(b, "} %llu\n", (unsigned long long)cum);
     }
 }
 
-static void render_origins(sbuf *b)
+static void render_origins(bw_sbuf *b)
 {
     metric_head(b, "bulwark_origin_up", "gauge",
                 "1 if the active health check considers the origin server up, else 0.");
@@ -311,9 +243,9 @@ static void render_origins(sbuf *b)
         const bw_site_conf *site = &conf->sites[i];
         for (size_t j = 0; j < site->pool.nservers; j++) {
             bw_server_conf *srv = site->pool.servers[j];
-            sb_printf(b, "bulwark_origin_up{site=\"");
-            sb_escaped(b, site->name);
-            sb_printf(b, "\",server=\"%s\"} %d\n", srv->addr.text,
+            bw_sb_printf(b, "bulwark_origin_up{site=\"");
+            bw_sb_escaped(b, site->name);
+            bw_sb_printf(b, "\",server=\"%s\"} %d\n", srv->addr.text,
                       atomic_load_explicit(&srv->healthy, memory_order_relaxed) ? 1 : 0);
         }
     }
@@ -321,7 +253,7 @@ static void render_origins(sbuf *b)
 
 char *bw_admin_render_metrics(size_t *len)
 {
-    sbuf b = {0};
+    bw_sbuf b = {0};
     merged m;
     merge_totals(&m);
     unsigned slots[BW_STATS_MAX_SITES];
@@ -333,20 +265,20 @@ char *bw_admin_render_metrics(size_t *len)
         merge_site(slots[i], &ms[i]);
 
     metric_head(&b, "bulwark_build_info", "gauge", "Build information.");
-    sb_printf(&b, "bulwark_build_info{version=\"%s\"} 1\n", BW_VERSION);
+    bw_sb_printf(&b, "bulwark_build_info{version=\"%s\"} 1\n", BW_VERSION);
     metric_head(&b, "bulwark_workers", "gauge", "Worker threads.");
-    sb_printf(&b, "bulwark_workers %zu\n", bw_stats_nworkers());
+    bw_sb_printf(&b, "bulwark_workers %zu\n", bw_stats_nworkers());
     metric_head(&b, "bulwark_uptime_seconds", "gauge", "Seconds since the process started.");
-    sb_printf(&b, "bulwark_uptime_seconds %.3f\n", uptime_s());
+    bw_sb_printf(&b, "bulwark_uptime_seconds %.3f\n", uptime_s());
     metric_head(&b, "bulwark_connections_active", "gauge", "Client connections open now.");
-    sb_printf(&b, "bulwark_connections_active %llu\n",
+    bw_sb_printf(&b, "bulwark_connections_active %llu\n",
               (unsigned long long)(m.accepted > m.closed ? m.accepted - m.closed : 0));
     render_totals(&b, &m);
     metric_head(&b, "bulwark_origin_queue_rejected_total", "counter",
                 "Requests answered 503 instead of reaching a busy origin: queue_timeout or max_queue.");
-    sb_printf(&b, "bulwark_origin_queue_rejected_total{reason=\"timeout\"} %llu\n",
+    bw_sb_printf(&b, "bulwark_origin_queue_rejected_total{reason=\"timeout\"} %llu\n",
               (unsigned long long)m.queue_timeouts);
-    sb_printf(&b, "bulwark_origin_queue_rejected_total{reason=\"full\"} %llu\n",
+    bw_sb_printf(&b, "bulwark_origin_queue_rejected_total{reason=\"full\"} %llu\n",
               (unsigned long long)m.queue_full);
     render_requests(&b, slots, n, ms);
     render_site_counter(&b, "bulwark_received_bytes_total", "Request bytes received from clients.",
@@ -361,13 +293,13 @@ char *bw_admin_render_metrics(size_t *len)
     render_latency(&b, slots, n, ms);
     metric_head(&b, "bulwark_upstream_connections_opened_total", "counter",
                 "Connections opened to origins.");
-    sb_printf(&b, "bulwark_upstream_connections_opened_total %llu\n", (unsigned long long)m.up_opened);
+    bw_sb_printf(&b, "bulwark_upstream_connections_opened_total %llu\n", (unsigned long long)m.up_opened);
     metric_head(&b, "bulwark_upstream_connections_reused_total", "counter",
                 "Requests sent on a kept-alive origin connection.");
-    sb_printf(&b, "bulwark_upstream_connections_reused_total %llu\n", (unsigned long long)m.up_reused);
+    bw_sb_printf(&b, "bulwark_upstream_connections_reused_total %llu\n", (unsigned long long)m.up_reused);
     render_origins(&b);
     free(ms);
-    return sb_finish(&b, len);
+    return bw_sb_finish(&b, len);
 }
 
 /* ---- /api/v1/stats ----------------------------------------------------------- */
@@ -402,26 +334,26 @@ static const bw_site_conf *site_by_name(const bw_conf *conf, const char *name)
     return NULL;
 }
 
-static void render_site_json(sbuf *b, unsigned slot, const merged_site *ms, const bw_conf *conf)
+static void render_site_json(bw_sbuf *b, unsigned slot, const merged_site *ms, const bw_conf *conf)
 {
     const char *name = bw_stats_site_name(slot);
-    sb_printf(b, "{\"name\":\"");
-    sb_escaped(b, name);
-    sb_printf(b, "\",\"requests\":%llu,\"status\":{", (unsigned long long)ms->requests);
+    bw_sb_printf(b, "{\"name\":\"");
+    bw_sb_escaped(b, name);
+    bw_sb_printf(b, "\",\"requests\":%llu,\"status\":{", (unsigned long long)ms->requests);
     const char *sep = "";
     for (int c = 0; c < BW_STATS_CODES; c++) {
         if (ms->status[c]) {
-            sb_printf(b, "%s\"%d\":%llu", sep, bw_stats_codes[c], (unsigned long long)ms->status[c]);
+            bw_sb_printf(b, "%s\"%d\":%llu", sep, bw_stats_codes[c], (unsigned long long)ms->status[c]);
             sep = ",";
         }
     }
     for (int c = 1; c < 6; c++) {
         if (ms->status_other[c]) {
-            sb_printf(b, "%s\"%dxx\":%llu", sep, c, (unsigned long long)ms->status_other[c]);
+            bw_sb_printf(b, "%s\"%dxx\":%llu", sep, c, (unsigned long long)ms->status_other[c]);
             sep = ",";
         }
     }
-    sb_printf(b, "},\"bytes_in\":%llu,\"bytes_out\":%llu,\"upstream_requests\":%llu,"
+    bw_sb_printf(b, "},\"bytes_in\":%llu,\"bytes_out\":%llu,\"upstream_requests\":%llu,"
                  "\"upstream_errors\":%llu,\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f},\"origins\":[",
               (unsigned long long)ms->bytes_in, (unsigned long long)ms->bytes_out,
               (unsigned long long)ms->up_requests, (unsigned long long)ms->up_errors,
@@ -429,20 +361,20 @@ static void render_site_json(sbuf *b, unsigned slot, const merged_site *ms, cons
     const bw_site_conf *site = site_by_name(conf, name);
     for (size_t j = 0; site && j < site->pool.nservers; j++) {
         bw_server_conf *srv = site->pool.servers[j];
-        sb_printf(b, "%s{\"addr\":\"%s\",\"weight\":%u,\"up\":%s}", j ? "," : "", srv->addr.text,
+        bw_sb_printf(b, "%s{\"addr\":\"%s\",\"weight\":%u,\"up\":%s}", j ? "," : "", srv->addr.text,
                   srv->weight,
                   atomic_load_explicit(&srv->healthy, memory_order_relaxed) ? "true" : "false");
     }
-    sb_printf(b, "]}");
+    bw_sb_printf(b, "]}");
 }
 
 char *bw_admin_render_stats_json(size_t *len)
 {
-    sbuf b = {0};
+    bw_sbuf b = {0};
     merged m;
     merge_totals(&m);
     const bw_conf *conf = bw_conf_current();
-    sb_printf(&b,
+    bw_sb_printf(&b,
               "{\"version\":\"%s\",\"uptime_s\":%.3f,\"workers\":%zu,\"config_generation\":%llu,"
               "\"connections\":{\"active\":%llu,\"accepted\":%llu,\"shed\":%llu,\"refused\":%llu},"
               "\"requests\":%llu,"
@@ -461,11 +393,11 @@ char *bw_admin_render_stats_json(size_t *len)
         merged_site ms;
         merge_site(slots[i], &ms);
         if (i)
-            sb_printf(&b, ",");
+            bw_sb_printf(&b, ",");
         render_site_json(&b, slots[i], &ms, conf);
     }
-    sb_printf(&b, "]}\n");
-    return sb_finish(&b, len);
+    bw_sb_printf(&b, "]}\n");
+    return bw_sb_finish(&b, len);
 }
 
 /* ---- the HTTP side ----------------------------------------------------------- */
