@@ -18,7 +18,7 @@ BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -MMD -MP -Isrc -Itools
-LDLIBS  += -lssl -lcrypto -pthread
+LDLIBS  += -lssl -lcrypto -lmaxminddb -lm -pthread
 TEST_LDLIBS = -lcmocka
 
 LIB_SRC    := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
@@ -35,8 +35,8 @@ TEST_BIN   := $(TEST_SRC:test/unit/%.c=$(BUILD)/test/%)
 # Debian packages the build needs, and those only the test run needs (a
 # fuzzing compiler...), see docs/DEPENDENCIES.md.  mk/*.mk fragments add to
 # both.
-DEB_PKGS := gcc make libssl-dev libcmocka-dev python3 curl
-TEST_DEB_PKGS :=
+DEB_PKGS := gcc make libssl-dev libcmocka-dev python3 curl libmaxminddb-dev
+TEST_DEB_PKGS := libmaxmind-db-writer-perl
 
 .PHONY: all deps test-deps run test unit e2e clean
 
@@ -76,6 +76,22 @@ $(BUILD)/bulwark-siege: $(BUILD)/tools/siege/main.o $(BUILD)/libsiege.a $(BUILD)
 $(BUILD)/test/%: $(BUILD)/test/unit/%.o $(BUILD)/libsiege.a $(BUILD)/libbulwark.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS) -lm
+
+# The GeoIP unit test's database, written by test/data/mkmmdb.pl (needs
+# libmaxmind-db-writer-perl, a test package) and found beside the test binary.
+# Without the writer it is skipped with a note, so a plain `make` still
+# builds; test_geoip then fails saying what is missing.
+GEOIP_TEST_DB := $(BUILD)/test/data/geoip-test.mmdb
+
+$(BUILD)/test/test_geoip: | $(GEOIP_TEST_DB)
+
+$(GEOIP_TEST_DB): test/data/mkmmdb.pl
+	@mkdir -p $(dir $@)
+	@if perl -MMaxMind::DB::Writer::Tree -e 1 2>/dev/null; then \
+	    echo "perl test/data/mkmmdb.pl $@"; perl test/data/mkmmdb.pl $@; \
+	else \
+	    echo "note: $@ not built: libmaxmind-db-writer-perl is missing (make test-deps)" >&2; \
+	fi
 
 run: deps all
 	@sh scripts/run.sh

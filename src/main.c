@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "proxy/health.h"
 #include "proxy/worker.h"
+#include "shield/shield.h"
 
 #include "core/version.h"
 
@@ -265,6 +266,11 @@ static int serve(const options *o, bw_conf *conf)
     bw_conf_publish(conf);
     unsigned n = worker_count(conf);
     raise_fd_limit(conf, n);
+    char err[512];
+    if (bw_shield_start(conf, err, sizeof err) < 0) {
+        bw_log(BW_LOG_ERROR, "cannot start: %s", err);
+        return 1;
+    }
     if (bw_workers_start(n) < 0) {
         bw_log(BW_LOG_ERROR, "cannot start: see the errors above");
         return 1;
@@ -304,6 +310,7 @@ static int serve(const options *o, bw_conf *conf)
     bw_workers_join();
     bw_health_stop();
     bw_admin_stop();
+    bw_shield_stop();
     close(sfd);
     if (o->pid_file)
         unlink(o->pid_file);

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/sbuf.h"
 #include "core/version.h"
+#include "shield/shield.h"
 
 #define ADMIN_MAX_CLIENTS 32
 #define ADMIN_REQ_MAX 4096
@@ -298,6 +299,13 @@ char *bw_admin_render_metrics(size_t *len)
                 "Requests sent on a kept-alive origin connection.");
     bw_sb_printf(&b, "bulwark_upstream_connections_reused_total %llu\n", (unsigned long long)m.up_reused);
     render_origins(&b);
+    size_t slen = 0;
+    char *shield = bw_shield_render_metrics(&slen);
+    if (shield)
+        bw_sb_printf(&b, "%s", shield);
+    else
+        b.oom = true;
+    free(shield);
     free(ms);
     return bw_sb_finish(&b, len);
 }
@@ -396,7 +404,13 @@ char *bw_admin_render_stats_json(size_t *len)
             bw_sb_printf(&b, ",");
         render_site_json(&b, slots[i], &ms, conf);
     }
-    bw_sb_printf(&b, "]}\n");
+    size_t slen = 0;
+    char *shield = bw_shield_render_stats_json(&slen);
+    if (shield)
+        bw_sb_printf(&b, "],\"shield\":%s}\n", shield);
+    else
+        b.oom = true;
+    free(shield);
     return bw_sb_finish(&b, len);
 }
 
@@ -509,9 +523,15 @@ static void handle_request(admin_client *cl)
             respond(cl->fd, 200, "OK", "application/json", body, blen, is_head);
         else
             respond(cl->fd, 500, "Internal Server Error", "text/plain", "out of memory\n", 14, false);
+    } else if (PATH_IS("/api/v1/attacks")) {
+        body = bw_shield_render_attacks_json(&blen);
+        if (body)
+            respond(cl->fd, 200, "OK", "application/json", body, blen, is_head);
+        else
+            respond(cl->fd, 500, "Internal Server Error", "text/plain", "out of memory\n", 14, false);
     } else {
-        respond(cl->fd, 404, "Not Found", "text/plain", "not found: try /metrics, /healthz, /api/v1/stats\n",
-                49, is_head);
+        static const char nf[] = "not found: try /metrics, /healthz, /api/v1/stats, /api/v1/attacks\n";
+        respond(cl->fd, 404, "Not Found", "text/plain", nf, sizeof nf - 1, is_head);
     }
 #undef PATH_IS
     free(body);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "shield/policy.h"
 
 /* ---- built-in texts ---------------------------------------------------- */
 
@@ -357,6 +358,12 @@ static void conf_defaults(bw_conf *c)
     c->max_header_bytes = 16384;
     c->max_body_bytes = 0;
     c->max_connections = 10000;
+    c->shield_sigma = 6;
+    c->shield_floor = 200;
+    c->shield_quiet_ms = 10000;
+    c->shield_max_fp = 0.01;
+    c->pow_bits = 16;
+    c->clearance_ttl_s = 3600;
 }
 
 static void pool_defaults(bw_pool_conf *p)
@@ -827,6 +834,142 @@ static int set_health_check(conf_parser *ps, bw_site_conf *site, size_t si, char
     return 0;
 }
 
+/* ---- shield ------------------------------------------------------------- */
+
+static int parse_on_off(const char *s, bool *out)
+{
+    if (strcmp(s, "on") == 0)
+        *out = true;
+    else if (strcmp(s, "off") == 0)
+        *out = false;
+    else
+        return -1;
+    return 0;
+}
+
+static int set_shield(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line)
+{
+    (void)si, (void)n;
+    if (parse_on_off(args[0], &site->shield) < 0)
+        return BAD_VALUE("on or off");
+    return 0;
+}
+
+static int set_under_attack(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n,
+                            unsigned line)
+{
+    (void)si, (void)n;
+    if (strcmp(args[0], "off") == 0)
+        site->under_attack = BW_UNDER_ATTACK_OFF;
+    else if (strcmp(args[0], "on") == 0)
+        site->under_attack = BW_UNDER_ATTACK_ON;
+    else if (strcmp(args[0], "auto") == 0)
+        site->under_attack = BW_UNDER_ATTACK_AUTO;
+    else
+        return BAD_VALUE("on, off or auto");
+    return 0;
+}
+
+static int set_challenge(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line)
+{
+    (void)si, (void)n;
+    if (strcmp(args[0], "cookie") == 0)
+        site->challenge_kind = 1;
+    else if (strcmp(args[0], "pow") == 0)
+        site->challenge_kind = 2;
+    else
+        return BAD_VALUE("cookie or pow");
+    return 0;
+}
+
+static int set_rule(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line)
+{
+    (void)si;
+    if (!site->policy && !(site->policy = bw_policy_new()))
+        return conf_error(ps, line, "out of memory");
+    char err[256];
+    if (bw_policy_add(site->policy, args, (size_t)n, err, sizeof err) < 0)
+        return conf_error(ps, line, "%s", err);
+    return 0;
+}
+
+static int set_challenge_key(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n,
+                             unsigned line)
+{
+    (void)site, (void)si, (void)n;
+    if (strlen(args[0]) < 16)
+        return conf_error(ps, line, "\"challenge_key\" expects a secret of at least 16 characters");
+    free(ps->conf->challenge_key);
+    ps->conf->challenge_key = strdup(args[0]);
+    return 0;
+}
+
+static int set_geoip_db(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line)
+{
+    (void)site, (void)si, (void)n;
+    char *path = path_join(ps->dir, args[0]);
+    if (!path || access(path, R_OK) < 0) {
+        int e = errno;
+        conf_error(ps, line, "cannot read GeoIP database \"%s\": %s", path ? path : args[0], strerror(e));
+        free(path);
+        return -1;
+    }
+    free(ps->conf->geoip_db);
+    ps->conf->geoip_db = path;
+    return 0;
+}
+
+static int set_shield_sensitivity(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n,
+                                  unsigned line)
+{
+    (void)site, (void)si;
+    unsigned sigma, floor;
+    if (parse_uint(args[0], 1, 100, &sigma) < 0)
+        return BAD_VALUE("a number of standard deviations from 1 to 100");
+    ps->conf->shield_sigma = sigma;
+    if (n > 1) {
+        if (strncmp(args[1], "floor=", 6) != 0 || parse_uint(args[1] + 6, 1, 100000000, &floor) < 0)
+            return conf_error(ps, line, "\"shield_sensitivity\" expects floor=N (requests/s) after the "
+                                        "number of standard deviations, got \"%s\"", args[1]);
+        ps->conf->shield_floor = floor;
+    }
+    return 0;
+}
+
+static int set_shield_max_fp(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n,
+                             unsigned line)
+{
+    (void)site, (void)si, (void)n;
+    char *end;
+    double v = strtod(args[0], &end);
+    if (end == args[0] || *end != '%' || end[1] || !(v >= 0 && v <= 50))
+        return BAD_VALUE("a percentage from 0% to 50%, like 1%");
+    ps->conf->shield_max_fp = v / 100;
+    return 0;
+}
+
+static int set_pow_difficulty(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n,
+                              unsigned line)
+{
+    (void)site, (void)si, (void)n;
+    if (parse_uint(args[0], 1, 32, &ps->conf->pow_bits) < 0)
+        return BAD_VALUE("a number of leading zero bits from 1 to 32 (16 takes a browser about 0.1 s)");
+    return 0;
+}
+
+static int set_clearance_ttl(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n,
+                             unsigned line)
+{
+    (void)site, (void)si, (void)n;
+    unsigned ms;
+    if (parse_duration_ms(args[0], &ms) < 0 || ms < 60000)
+        return BAD_VALUE("a duration of at least 1m, like 1h");
+    ps->conf->clearance_ttl_s = ms / 1000;
+    return 0;
+}
+
+DURATION_SETTER(set_shield_quiet, shield_quiet_ms, ps->conf, false)
+
 static const directive directives[] = {
     {"workers", CTX_MAIN, 1, 1, set_workers, "N | auto", "auto",
      "worker threads, each with its own event loop (auto: one per CPU core)"},
@@ -896,6 +1039,28 @@ static const directive directives[] = {
     {"health_check", CTX_SITE, 1, 5, set_health_check,
      "off | [interval=2s] [timeout=1s] [rise=2] [fall=3] [path=/PATH]", "on, TCP connect every 2s",
      "active checks: TCP connect, or GET path expecting 2xx/3xx"},
+    {"shield", CTX_SITE, 1, 1, set_shield, "on | off", "on",
+     "check this site's requests for attacks (detection, rules, challenges, rate limits)"},
+    {"under_attack", CTX_SITE, 1, 1, set_under_attack, "on | off | auto", "auto",
+     "challenge every visitor without a clearance token: always (on), never, or when an attack has no narrow signature (auto)"},
+    {"challenge", CTX_SITE, 1, 1, set_challenge, "cookie | pow", "cookie",
+     "the challenge under_attack uses: a cookie redirect, or a JavaScript proof of work"},
+    {"rule", CTX_SITE, 1, 15, set_rule, "ACTION [OPTIONS] [FIELD=VALUE ...]", "-",
+     "a policy rule, checked in order before the automatic ones (docs/POLICY.md)"},
+    {"challenge_key", CTX_MAIN, 1, 1, set_challenge_key, "SECRET", "random at start",
+     "signs clearance tokens; set it to keep tokens valid across restarts (16+ characters; never logged)"},
+    {"geoip_db", CTX_MAIN, 1, 1, set_geoip_db, "PATH", "-",
+     "MaxMind country database (.mmdb) for country= rules"},
+    {"shield_sensitivity", CTX_MAIN, 1, 2, set_shield_sensitivity, "SIGMA [floor=N]", "6 floor=200",
+     "an attack is declared when a site's passed requests/s exceed mean + SIGMA x sd of its baseline and the floor"},
+    {"shield_quiet", CTX_MAIN, 1, 1, set_shield_quiet, "DURATION", "10s",
+     "an attack ends, and its rules expire, after this long back at baseline"},
+    {"shield_max_fp", CTX_MAIN, 1, 1, set_shield_max_fp, "PERCENT", "1%",
+     "an automatic rule may match at most this share of a site's normal traffic"},
+    {"pow_difficulty", CTX_MAIN, 1, 1, set_pow_difficulty, "BITS", "16",
+     "proof-of-work difficulty in leading zero bits of SHA-256"},
+    {"clearance_ttl", CTX_MAIN, 1, 1, set_clearance_ttl, "DURATION", "1h",
+     "how long a passed challenge counts"},
 };
 
 #define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))
@@ -1043,6 +1208,9 @@ static int open_site(conf_parser *ps, char **argv, int argc, unsigned line)
     c->nsites++;
     ps->site_line[si] = line;
     pool_defaults(&site->pool);
+    site->shield = true;
+    site->under_attack = BW_UNDER_ATTACK_AUTO;
+    site->challenge_kind = 1;
     site->names = calloc((size_t)argc - 1, sizeof(char *));
     if (!site->names)
         return conf_error(ps, line, "out of memory");
@@ -1205,6 +1373,9 @@ static int finish_pools(conf_parser *ps)
         if (ps->site_nsrv[i] == 0)
             return conf_error(ps, ps->site_line[i], "site \"%s\" has no origin (expected at least one "
                                                     "\"origin ADDR;\")", site->name);
+        if (site->policy && bw_policy_needs_geoip(site->policy) && !c->geoip_db)
+            return conf_error(ps, ps->site_line[i], "site \"%s\" has country= rules but no \"geoip_db "
+                                                    "PATH;\" is set (a MaxMind country .mmdb)", site->name);
         site->pool.servers = calloc(ps->site_nsrv[i], sizeof(bw_server_conf *));
         if (!site->pool.servers)
             return conf_error(ps, ps->site_line[i], "out of memory");
@@ -1493,6 +1664,7 @@ void bw_conf_free(bw_conf *c)
         free(s->names);
         free(s->pool.servers);
         free(s->pool.hc_path);
+        bw_policy_free(s->policy);
     }
     for (size_t i = 0; i < c->nowned; i++)
         free(c->owned[i]);
@@ -1502,6 +1674,8 @@ void bw_conf_free(bw_conf *c)
     free(c->listens);
     free(c->name_table);
     free(c->admin_token);
+    free(c->challenge_key);
+    free(c->geoip_db);
     free(c->error_log);
     free(c->access_log);
     free(c->path);

@@ -91,7 +91,14 @@ typedef struct bw_site_conf {
     char *page_504;
     char *page_503;
     size_t page_502_len, page_504_len, page_503_len;
+    /* shield (src/shield, docs/SHIELD.md) */
+    bool shield;              /* check requests at all (default on) */
+    uint8_t under_attack;     /* BW_UNDER_ATTACK_*, default auto */
+    uint8_t challenge_kind;   /* 1 cookie (default), 2 proof of work: what under-attack uses */
+    struct bw_policy *policy; /* the site's `rule` directives in order; NULL if none */
 } bw_site_conf;
+
+enum { BW_UNDER_ATTACK_OFF = 0, BW_UNDER_ATTACK_ON, BW_UNDER_ATTACK_AUTO };
 
 typedef struct bw_conf {
     char *path;             /* file it was read from, or "<quick>" / "<builtin>" */
@@ -123,6 +130,16 @@ typedef struct bw_conf {
     unsigned max_connections;          /* per worker, default 10000 (soft cap on accept) */
     unsigned max_conns_per_ip;         /* per worker, per client address; 0 = off (default) */
     unsigned max_conns_per_prefix;     /* per worker, per /24 or /64; 0 = off (default) */
+
+    /* shield (docs/SHIELD.md) */
+    char *challenge_key;      /* secret for clearance tokens; NULL: random at start (never logged) */
+    char *geoip_db;           /* MaxMind country database for `country=` rules; NULL: none */
+    double shield_sigma;      /* an attack: passed rate > mean + sigma x sd ... (default 6) */
+    unsigned shield_floor;    /* ... and > this many requests/s (default 200) */
+    unsigned shield_quiet_ms; /* an attack ends after this long back at baseline (default 10s) */
+    double shield_max_fp;     /* a signature may match at most this share of normal traffic (0.01) */
+    unsigned pow_bits;        /* proof-of-work difficulty, leading zero bits (default 16) */
+    unsigned clearance_ttl_s; /* lifetime of a clearance token (default 1h) */
 
     bw_site_conf *sites;
     size_t nsites;

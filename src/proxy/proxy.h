@@ -135,6 +135,7 @@ struct bw_stream {
     bool upstream_reusable;
     bool body_touched;  /* request body bytes were sent: no retry on another server */
     bool idempotent;
+    bool mitigated;     /* the shield answered (not clean traffic) */
     uint32_t tried_mask; /* bit i: pool server i already failed for this request */
     char request_id[BW_REQUEST_ID_MAX];
     uint8_t request_id_len;
@@ -192,6 +193,7 @@ struct bw_worker {
     bw_bufpool pool;
     bw_worker_stats *stats;
     bw_alog *alog;
+    struct bw_shield_worker *shield; /* this worker's side of the shield (owned by src/shield) */
     const bw_conf *conf;   /* the snapshot the worker runs with (see worker_sync_conf) */
     bw_srv_rt *srv;        /* [conf->nservers] */
     bw_site_queue *queues; /* [conf->nsites] */
@@ -262,6 +264,9 @@ void bw_stream_discard(bw_stream *s); /* the client connection is closing under 
 void bw_stream_upstream_failed(bw_stream *s, int status, const char *why);
 void bw_stream_local_response(bw_stream *s, int status, const char *body, size_t body_len,
                               const char *ctype);
+/* The same with extra header lines (each ending in CRLF). */
+void bw_stream_local_response_ex(bw_stream *s, int status, const char *extra, size_t extra_len,
+                                 const char *body, size_t body_len, const char *ctype);
 
 /* upstream.c: origin selection and connections */
 bw_upconn *bw_upstream_acquire(bw_stream *s);  /* NULL: no server could be tried */

@@ -23,6 +23,8 @@
 
 #include "core/log.h"
 #include "proxy/proxy.h"
+#include "shield/pow.h"
+#include "shield/shield.h"
 
 static const struct {
     int status;
@@ -334,6 +336,13 @@ static bool build_client_head(bw_stream *s, const bw_http_response *resp, bool t
 void bw_stream_local_response(bw_stream *s, int status, const char *body, size_t body_len,
                               const char *ctype)
 {
+    bw_stream_local_response_ex(s, status, NULL, 0, body, body_len, ctype);
+}
+
+/* The same with extra header lines (each ending in CRLF). */
+void bw_stream_local_response_ex(bw_stream *s, int status, const char *extra, size_t extra_len,
+                                 const char *body, size_t body_len, const char *ctype)
+{
     bw_conn *c = s->c;
     if (s->u) {
         bw_upstream_release(s->u, false);
@@ -361,6 +370,8 @@ void bw_stream_local_response(bw_stream *s, int status, const char *body, size_t
     out_lit(&o, "\r\nCache-Control: no-store\r\n");
     if (status == 503)
         out_lit(&o, "Retry-After: 5\r\n"); /* overload is temporary: come back soon */
+    if (extra_len)
+        out_mem(&o, extra, extra_len);
     add_response_trailer_headers(s, &o);
     if (s->method_id != BW_HTTP_HEAD)
         out_mem(&o, body, body_len);
@@ -475,6 +486,8 @@ static void stream_account(bw_stream *s)
     s->bytes_out = s->resp.moved;
     bw_stats_request_done(w->stats, slot, s->status ? s->status : 499, s->bytes_in, s->bytes_out,
                           s->upstream_us);
+    if (s->site && !s->mitigated)
+        bw_shield_account_clean(w->shield, s->site, s->bytes_in, s->bytes_out);
     if (!w->alog)
         return;
     size_t iplen = bw_ipaddr_text(&s->c->peer, w->scratch_ip, sizeof(w->scratch_ip));
@@ -589,6 +602,90 @@ void bw_stream_upstream_failed(bw_stream *s, int status, const char *why)
     local_error_page(s, status);
 }
 
+/* ---- the shield's answers ---- */
+
+static void append(char *buf, size_t cap, size_t *len, const char *a, size_t n)
+{
+    if (*len + n < cap) {
+        memcpy(buf + *len, a, n);
+        *len += n;
+    }
+}
+
+/* Location and Set-Cookie header lines of a challenge answer. */
+static size_t challenge_headers(const bw_shield_result *r, const char *kind, char *buf, size_t cap)
+{
+    size_t n = 0;
+    append(buf, cap, &n, "X-Bulwark-Challenge: ", 21);
+    append(buf, cap, &n, kind, strlen(kind));
+    append(buf, cap, &n, "\r\n", 2);
+    if (r->location_len) {
+        append(buf, cap, &n, "Location: ", 10);
+        append(buf, cap, &n, r->location, r->location_len);
+        append(buf, cap, &n, "\r\n", 2);
+    }
+    if (r->cookie_len) {
+        append(buf, cap, &n, "Set-Cookie: ", 12);
+        append(buf, cap, &n, r->cookie, r->cookie_len);
+        append(buf, cap, &n, "\r\n", 2);
+    }
+    return n;
+}
+
+static const char blocked_body[] = "403 Forbidden: blocked by the site's protection (bulwark)\n";
+static const char limited_body[] = "429 Too Many Requests: slow down\n";
+static const char cookie_body[] =
+    "<!doctype html><title>One moment</title><p>Checking your browser. If this page does not go "
+    "on by itself, make sure cookies are enabled and <a href=\"/\">reload</a>.</p>\n";
+
+/* Ask the shield about this request.  true if it answered itself (block,
+ * challenge, rate limit...): no origin work at all. */
+static bool shield_answered(bw_stream *s, const bw_http_request *req)
+{
+    bw_conn *c = s->c;
+    bw_worker *w = c->w;
+    bw_shield_result r;
+    bw_shield_verdict v = bw_shield_check(w->shield, s->conf, s->site, req, c->peer.family, c->peer.a,
+                                          w->loop.now_ms, &r);
+    if (v == BW_SHIELD_PASS)
+        return false;
+    s->mitigated = true;
+    char hdr[768];
+    size_t hlen;
+    switch (v) {
+    case BW_SHIELD_BLOCK:
+        bw_stream_local_response(s, 403, blocked_body, sizeof blocked_body - 1, "text/plain; charset=utf-8");
+        break;
+    case BW_SHIELD_LIMIT:
+        hlen = (size_t)snprintf(hdr, sizeof hdr, "Retry-After: %u\r\n", r.retry_after_s);
+        bw_stream_local_response_ex(s, 429, hdr, hlen, limited_body, sizeof limited_body - 1,
+                                    "text/plain; charset=utf-8");
+        break;
+    case BW_SHIELD_CHALLENGE:
+        hlen = challenge_headers(&r, "cookie", hdr, sizeof hdr);
+        bw_stream_local_response_ex(s, 307, hdr, hlen, cookie_body, sizeof cookie_body - 1,
+                                    "text/html; charset=utf-8");
+        break;
+    case BW_SHIELD_POW_PASSED:
+        hlen = challenge_headers(&r, "passed", hdr, sizeof hdr);
+        bw_stream_local_response_ex(s, 303, hdr, hlen, "", 0, "text/plain; charset=utf-8");
+        break;
+    case BW_SHIELD_POW: {
+        char page[BW_POW_PAGE_MAX];
+        size_t plen = bw_shield_pow_page(s->conf, s->site, req, c->peer.family, c->peer.a, &r, page,
+                                         sizeof page);
+        r.location_len = r.cookie_len = 0;
+        hlen = challenge_headers(&r, "pow", hdr, sizeof hdr);
+        bw_stream_local_response_ex(s, 403, hdr, hlen, page, plen, "text/html; charset=utf-8");
+        break;
+    }
+    default: /* tarpit: no answer at all; the bot learns nothing and waits for its timeout */
+        bw_stream_abort(s);
+        break;
+    }
+    return true;
+}
+
 void bw_stream_start(bw_conn *c, const bw_http_request *req, uint32_t head_len)
 {
     bw_worker *w = c->w;
@@ -641,6 +738,8 @@ void bw_stream_start(bw_conn *c, const bw_http_request *req, uint32_t head_len)
         local_error_page(s, 413);
         return;
     }
+    if (shield_answered(s, req))
+        return;
     if (!bw_buf_get(&w->pool, &s->reqout)) {
         bw_conn_close(c);
         return;

@@ -25,6 +25,7 @@
 
 #include "core/log.h"
 #include "proxy/proxy.h"
+#include "shield/shield.h"
 
 #define ACCEPT_BATCH 64
 #define FREE_LIST_MAX 4096   /* conns/upconns kept for reuse after a peak */
@@ -395,10 +396,11 @@ static bw_worker *worker_new(unsigned id)
     }
     bw_bufpool_init(&w->pool, BUF_POOL_MAX);
     w->stats = bw_stats_worker_new();
+    w->shield = bw_shield_worker_new(id);
     w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->wake.cb = on_wake;
     w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (!w->stats || w->wake.fd < 0 || bw_loop_add_in(&w->loop, &w->wake) < 0) {
+    if (!w->stats || !w->shield || w->wake.fd < 0 || bw_loop_add_in(&w->loop, &w->wake) < 0) {
         bw_loop_destroy(&w->loop);
         free(w);
         return NULL;

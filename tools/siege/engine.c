@@ -18,6 +18,14 @@
  * made by the proxy.  Proxy-made 403/429/503/400/408/413/431 count as
  * blocked, X-Bulwark-Challenge marks a challenge, a close or reset before
  * any response byte is "dropped" (blocked), timeouts and 5xx are errors.
+ *
+ * Legitimate users pass challenges as a browser does: a cookie challenge is
+ * a redirect that sets a cookie (the jar and the redirect logic pass it); a
+ * proof-of-work page (X-Bulwark-Challenge: pow) is kept in the read buffer,
+ * its bulwark-pow meta read (powmeta.c) and solved here with bw_pow_solve(),
+ * on the loop's own CPU time, before the answer is sent on the same
+ * connection; its 303 back is then an ordinary redirect.  Bots never solve:
+ * they run no script.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,13 +43,16 @@
 #include "core/fdlimit.h"
 #include "engine.h"
 #include "http/parser.h"
+#include "powmeta.h"
 #include "report.h"
 #include "request.h"
 #include "sched.h"
+#include "shield/pow.h"
 
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
 #define IN_CAP (16 * 1024)  /* a response head must fit; bodies stream through */
+#define BODY_KEEP (8 * 1024) /* a PoW page kept for its meta (the page is smaller) */
 #define OUT_CAP 2048
 #define MAX_HEADERS 64
 #define MAX_REDIRECTS 5
@@ -70,6 +81,8 @@ typedef struct conn {
     bool chunked;
     bool from_probe;    /* X-Probe seen: the origin made this response */
     bool challenge;     /* X-Bulwark-Challenge seen */
+    bool pow;           /* ... with the value pow: a page to solve */
+    bool keep_body;     /* legit PoW page: body bytes are kept after the Location */
     uint32_t seq;       /* timer generation: stale heap entries are ignored */
     uint32_t left;      /* requests this identity still sends */
     int status;
@@ -81,6 +94,7 @@ typedef struct conn {
     char *in;           /* IN_CAP bytes, owned */
     size_t in_len, scan;
     size_t keep;        /* legit: in[0..keep) holds the Location of the response */
+    size_t body_len;    /* in[keep..keep + body_len) holds the kept body */
     uint32_t out_len, out_off;
     uint32_t slow_pos;  /* slow scenarios: bytes of the endless part sent */
     char out[OUT_CAP];
@@ -92,10 +106,10 @@ struct user {
     conn *c;
     const char *ua;
     int pages_left, assets_left, redirects;
-    bool challenged, in_request, login;
+    bool challenged, in_request, login, asset;
     uint64_t t_start;
     char method[8];
-    char path[256];
+    char path[512];    /* room for a PoW answer: challenge, nonce, return path */
     char body[160];
     char jar[JAR_MAX][JAR_COOKIE]; /* "name=value" */
 };
@@ -387,10 +401,10 @@ static conn *conn_open(engine *e, sstate *ss, uint32_t src, bool bot)
 static void conn_reset_response(conn *c)
 {
     c->head_done = c->got_bytes = c->until_close = c->chunked = false;
-    c->from_probe = c->challenge = false;
+    c->from_probe = c->challenge = c->pow = c->keep_body = false;
     c->status = 0;
     c->body_left = 0;
-    c->in_len = c->scan = c->keep = 0;
+    c->in_len = c->scan = c->keep = c->body_len = 0;
     bw_chunked_init(&c->dec);
 }
 
@@ -516,7 +530,8 @@ static void user_start(engine *e, sstate *ss, user *u)
     u->login = false;
     u->in_request = true;
     u->t_start = e->now;
-    if (u->assets_left > 0) {
+    u->asset = u->assets_left > 0;
+    if (u->asset) {
         user_set(u, "GET", assets[3 - u->assets_left]);
     } else if (sg_rng_below(&e->rng, 100) < 2) {
         u->login = true;
@@ -540,8 +555,10 @@ static void user_start(engine *e, sstate *ss, user *u)
     user_issue(e, ss, u);
 }
 
-/* Follow a redirect: the Location (absolute or not) as a GET. */
-static bool user_follow(user *u, bw_str loc)
+/* Follow a redirect: the Location (absolute or not) as a GET, but for
+ * 307 and 308, which repeat the request with its method and body (as
+ * browsers do: a cookie challenge on a login POST must not lose the form). */
+static bool user_follow(user *u, bw_str loc, int status)
 {
     const char *p = loc.p, *end = loc.p + loc.len;
     const char *scheme = memmem(p, loc.len, "://", 3);
@@ -553,7 +570,8 @@ static bool user_follow(user *u, bw_str loc)
     size_t n = (size_t)(end - p);
     if (n == 0 || n >= sizeof u->path)
         return false;
-    snprintf(u->method, sizeof u->method, "GET");
+    if (status != 307 && status != 308)
+        snprintf(u->method, sizeof u->method, "GET");
     memcpy(u->path, p, n);
     u->path[n] = 0;
     return true;
@@ -618,15 +636,40 @@ static void user_wake(engine *e, sstate *ss, user *u)
         u->assets_left = 4; /* decremented once before the first asset */
 }
 
-/* A legit response is complete: follow a redirect, or file the outcome. */
+/*
+ * A proof-of-work page: read its meta, find the nonce as the page's script
+ * would, and make the answer (GET /.bulwark/pow?c=..&n=..&r=..) the user's
+ * next request.  The solving time is spent here, inside the logical
+ * request's latency, as a browser spends it.  Only a page view (or a login)
+ * solves: a page's assets are not documents, and a script in them never
+ * runs.  false if the page cannot be passed.
+ */
+static bool user_solve_pow(engine *e, user *u, const char *body, size_t len)
+{
+    sg_pow_meta m;
+    char nonce[BW_POW_NONCE_MAX + 1], path[sizeof u->path];
+    if (u->asset || !sg_pow_meta_parse(body, len, &m) ||
+        bw_pow_solve(m.challenge, m.bits, nonce, sizeof nonce) == 0 ||
+        sg_pow_answer_path(&m, nonce, path, sizeof path) == 0)
+        return false;
+    e->now = mono_ns(); /* the answer's timeout starts after the work */
+    user_set(u, "GET", path);
+    return true;
+}
+
+/* A legit response is complete: follow a redirect or solve a PoW page, or
+ * file the outcome. */
 static void user_response(engine *e, conn *c, bw_str location)
 {
     user *u = c->u;
     sstate *ss = c->ss;
     int status = c->status;
     bool redirect = status >= 300 && status < 400 && location.len &&
-                    u->redirects < MAX_REDIRECTS && user_follow(u, location);
-    /* a challenge that is not a redirect (a page to solve) is not passed yet */
+                    u->redirects < MAX_REDIRECTS && user_follow(u, location, status);
+    /* the answer to a PoW page is one more hop, under the same cap */
+    if (!redirect && c->pow && u->redirects < MAX_REDIRECTS)
+        redirect = user_solve_pow(e, u, c->in + c->keep, c->body_len);
+    /* a challenge neither followed nor solved is where the user stops */
     int outcome = c->challenge && !redirect ? O_CHALLENGED
                   : status >= 200 && status < 400 ? O_OK
                                                   : judge(c);
@@ -815,7 +858,7 @@ static bw_str scan_headers(conn *c, const bw_http_response *r)
         if (bw_str_ieq_lit(n, "x-probe"))
             c->from_probe = true;
         else if (bw_str_ieq_lit(n, "x-bulwark-challenge"))
-            c->challenge = true;
+            c->challenge = true, c->pow = bw_str_ieq_lit(r->headers[i].value, "pow");
         else if (c->u && bw_str_ieq_lit(n, "location"))
             loc = r->headers[i].value;
         else if (c->u && bw_str_ieq_lit(n, "set-cookie"))
@@ -857,11 +900,24 @@ static int parse_head(conn *c, bw_str *location, size_t *head_len)
     return 1;
 }
 
-/* Consume body bytes in[0..n).  true once the body is complete. */
+/* Keep body data p[0..n) (it lies at or after the end of what is kept) when
+ * the body is a PoW page, up to BODY_KEEP bytes: the rest of IN_CAP stays
+ * free for recv(). */
+static void body_keep(conn *c, const char *p, size_t n)
+{
+    if (!c->keep_body)
+        return;
+    size_t room = BODY_KEEP - c->body_len;
+    if (n > room)
+        n = room;
+    memmove(c->in + c->keep + c->body_len, p, n);
+    c->body_len += n;
+}
+
+/* Consume body bytes p[0..n) (in c->in, after what is kept).  true once the
+ * body is complete. */
 static bool eat_body(conn *c, const char *p, size_t n, bool *bad)
 {
-    if (c->until_close)
-        return false;
     if (c->chunked) {
         while (n > 0 && !c->dec.done) {
             bw_str data;
@@ -870,12 +926,16 @@ static bool eat_body(conn *c, const char *p, size_t n, bool *bad)
                 *bad = true;
                 return false;
             }
+            body_keep(c, data.p, data.len);
             p += used, n -= (size_t)used;
             if (used == 0 && !c->dec.done)
                 break;
         }
         return c->dec.done;
     }
+    body_keep(c, p, n);
+    if (c->until_close)
+        return false;
     c->body_left -= n < c->body_left ? n : c->body_left;
     return c->body_left == 0;
 }
@@ -939,9 +999,11 @@ static void conn_read(engine *e, conn *c)
             if (h == 0)
                 continue;
             compact_after_head(c, loc, head_len);
+            c->keep_body = c->u && c->pow;
         }
         bool bad = false;
-        bool done = eat_body(c, c->in + c->keep, c->in_len - c->keep, &bad);
+        size_t from = c->keep + c->body_len;
+        bool done = eat_body(c, c->in + from, c->in_len - from, &bad);
         if (bad) {
             conn_fail(e, c, O_ERROR);
             return;
@@ -950,7 +1012,7 @@ static void conn_read(engine *e, conn *c)
             response_done(e, c, (bw_str){ c->in, c->keep });
             return;
         }
-        c->in_len = c->keep; /* body bytes are discarded as they come */
+        c->in_len = c->keep + c->body_len; /* other body bytes are dropped as they come */
     }
 }
 

@@ -1,0 +1,654 @@
+/*
+ * detect.c - the shield thread: baselines, attack detection, signatures,
+ * rule publication and attack events (see shield.h for the big picture,
+ * docs/SHIELD.md for the maths).
+ *
+ * Every tick (SH_TICK_MS):
+ *   1. drain the workers' rings of passed requests into this tick's
+ *      heavy-hitter windows (Space-Saving per attribute) and a pending
+ *      Count-Min per attribute;
+ *   2. per site, the passed rate of the tick against the baseline (EWMA of
+ *      the rate with its variance): a surge is passed rate > max(floor,
+ *      mean + sigma x sd);
+ *   3. quiet tick: the previous tick's counts join the baseline (decayed
+ *      Count-Min) and its rate joins the EWMA.  Learning lags one tick so
+ *      that the first, partial tick of a flood (below the threshold because
+ *      the flood began at its end) never teaches the baseline that the
+ *      bots are normal: a surge discards the held tick.  Surge: no learning; a signature is chosen
+ *      from the window (the attribute value that covers most of the surge
+ *      while matching at most shield_max_fp of the baseline) and published
+ *      as a rule; with no such value, automatic under-attack mode;
+ *   4. an attack ends when the site's total rate (mitigated included) has
+ *      been back under the threshold for shield_quiet; its rules go.
+ * Only this thread writes the state below; the admin thread reads events
+ * and site summaries under `lock`.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/sbuf.h"
+#include "shield/shield_int.h"
+#include "shield/signature.h"
+#include "shield/sketch.h"
+
+#define CMS_WIDTH_LOG2 11
+#define CMS_DEPTH 4
+#define WINDOW_K 64
+#define MIN_RECORDS 20        /* fewer in a surge tick: wait for the next */
+#define BASELINE_HALF_LIFE_S 300.0
+#define RATE_TAU_S 60.0       /* time constant of the rate baseline */
+#define RULES_PER_SITE 8
+#define MAX_EVENTS 64
+#define RETIRE_MS 2000        /* a replaced rule set is freed after this (workers hold it for one check) */
+
+typedef struct sh_event {
+    uint32_t id;
+    uint32_t site;
+    uint64_t start_ms, end_ms;   /* wall clock ms; end 0 while ongoing */
+    double peak_rps;
+    uint64_t mitigated;
+    uint64_t seen;
+    char vector[160];            /* "fp=9c0f...: block (covers 99.8%, est. false positives 0.000%)" */
+    char top_prefixes[3][52];
+    unsigned nrules;
+} sh_event;
+
+typedef struct sh_site {
+    bool used;
+    bw_ewma rate;                /* passed requests/s on quiet ticks */
+    unsigned samples;            /* quiet ticks learned */
+    bw_cms *base[BW_ATTR_COUNT];
+    bw_cms *pending[BW_ATTR_COUNT]; /* this tick's counts */
+    bw_cms *held[BW_ATTR_COUNT];    /* the previous quiet tick's, learned if this one is quiet too */
+    double held_rate;               /* its passed rate; < 0: nothing held */
+    bw_topk *win[BW_ATTR_COUNT];
+    bw_topk *prefixes;           /* raw /24 or /64 of this tick's records */
+    uint64_t recorded;           /* records of this tick */
+    uint64_t seen, passed;       /* counter totals at the last tick */
+    double last_rate_seen, last_rate_passed, threshold;
+    bool attack;
+    uint64_t last_high_ms;       /* monotonic: total rate last above threshold */
+    sh_event *ev;                /* the ongoing attack's event */
+} sh_site;
+
+/* A live rule as the detector tracks it (the rule itself is shared with
+ * the published sets). */
+typedef struct live_rule {
+    sh_rule *r;
+    uint64_t last_hits, last_hit_ms;
+} live_rule;
+
+typedef struct retired {
+    sh_ruleset *set;
+    sh_rule *dead[SH_MAX_RULES]; /* rules no newer set references */
+    unsigned ndead;
+    uint64_t at_ms;
+} retired;
+
+static struct {
+    pthread_t thread;
+    bool running;
+    _Atomic int stop;
+    pthread_mutex_t lock;        /* events and site summaries vs the admin thread */
+    sh_site *sites;              /* [SH_MAX_SITES], allocated on first use */
+    live_rule rules[SH_MAX_RULES];
+    unsigned nrules;
+    uint32_t next_rule_id, next_event_id;
+    retired retire[16];
+    unsigned nretire;
+    sh_event events[MAX_EVENTS]; /* ring, newest at (nevents - 1) % MAX_EVENTS */
+    uint64_t nevents;
+    uint64_t last_tick_ms;
+} det = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- sites ------------------------------------------------------------------ */
+
+static void site_free(sh_site *s)
+{
+    for (int a = 0; a < BW_ATTR_COUNT; a++) {
+        bw_cms_free(s->base[a]);
+        bw_cms_free(s->pending[a]);
+        bw_cms_free(s->held[a]);
+        bw_topk_free(s->win[a]);
+    }
+    bw_topk_free(s->prefixes);
+    memset(s, 0, sizeof *s);
+}
+
+static sh_site *site_get(uint32_t slot)
+{
+    if (slot >= SH_MAX_SITES)
+        return NULL;
+    sh_site *s = &det.sites[slot];
+    if (s->used)
+        return s;
+    bool ok = true;
+    for (int a = 0; a < BW_ATTR_COUNT; a++) {
+        s->base[a] = bw_cms_new(CMS_WIDTH_LOG2, CMS_DEPTH);
+        s->pending[a] = bw_cms_new(CMS_WIDTH_LOG2, CMS_DEPTH);
+        s->held[a] = bw_cms_new(CMS_WIDTH_LOG2, CMS_DEPTH);
+        s->win[a] = bw_topk_new(WINDOW_K);
+        ok = ok && s->base[a] && s->pending[a] && s->held[a] && s->win[a];
+    }
+    s->prefixes = bw_topk_new(WINDOW_K);
+    if (!ok || !s->prefixes) {
+        site_free(s);
+        return NULL;
+    }
+    s->used = true;
+    s->held_rate = -1;
+    return s;
+}
+
+static const bw_site_conf *site_conf(const bw_conf *conf, uint32_t slot)
+{
+    for (size_t i = 0; i < conf->nsites; i++)
+        if (conf->sites[i].stats_slot == slot)
+            return &conf->sites[i];
+    return NULL;
+}
+
+/* ---- draining the rings ------------------------------------------------------ */
+
+static uint64_t prefix_key(const sh_record *r)
+{
+    uint64_t k = 0;
+    memcpy(&k, r->prefix, 8);
+    return k ^ ((uint64_t)r->family << 56); /* v4 uses 3 bytes: the family byte never collides */
+}
+
+static void drain_one(bw_shield_worker *w)
+{
+    uint32_t tail = atomic_load_explicit(&w->tail, memory_order_relaxed);
+    uint32_t head = atomic_load_explicit(&w->head, memory_order_acquire);
+    for (; tail != head; tail++) {
+        const sh_record *r = &w->rec[tail & (SH_RING - 1)];
+        sh_site *s = site_get(r->site);
+        if (!s)
+            continue;
+        for (int a = 0; a < BW_ATTR_COUNT; a++) {
+            bw_topk_add(s->win[a], r->attr[a], 1);
+            bw_cms_add(s->pending[a], r->attr[a], 1);
+        }
+        bw_topk_add(s->prefixes, prefix_key(r), 1);
+        s->recorded++;
+    }
+    atomic_store_explicit(&w->tail, tail, memory_order_release);
+}
+
+static void site_totals(uint32_t slot, uint64_t *seen, uint64_t *passed)
+{
+    *seen = *passed = 0;
+    unsigned n = atomic_load(&sh_nworkers);
+    for (unsigned i = 0; i < n; i++) {
+        bw_shield_worker *w = sh_workers[i];
+        if (!w)
+            continue;
+        *seen += bw_counter_get(&w->site[slot].seen);
+        *passed += bw_counter_get(&w->site[slot].passed);
+    }
+}
+
+/* ---- rules -------------------------------------------------------------------- */
+
+static void publish(void)
+{
+    sh_ruleset *set = calloc(1, sizeof *set);
+    if (!set)
+        return; /* keep the old set: better stale than none */
+    for (unsigned i = 0; i < det.nrules; i++)
+        set->rules[set->n++] = det.rules[i].r;
+    sh_ruleset *old = atomic_exchange_explicit(&sh_current_rules, set, memory_order_acq_rel);
+    if (!old)
+        return;
+    if (det.nretire == sizeof det.retire / sizeof det.retire[0]) {
+        /* should not happen (one publication per tick, 2 s grace): wait it out */
+        return;
+    }
+    retired *rt = &det.retire[det.nretire++];
+    rt->set = old;
+    rt->at_ms = mono_ms();
+    rt->ndead = 0;
+    for (unsigned i = 0; i < old->n; i++) {
+        bool alive = false;
+        for (unsigned j = 0; j < set->n; j++)
+            alive = alive || set->rules[j] == old->rules[i];
+        if (!alive)
+            rt->dead[rt->ndead++] = old->rules[i];
+    }
+}
+
+static void reap(uint64_t now)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < det.nretire; i++) {
+        retired *rt = &det.retire[i];
+        if (now - rt->at_ms < RETIRE_MS) {
+            det.retire[k++] = *rt;
+            continue;
+        }
+        for (unsigned j = 0; j < rt->ndead; j++)
+            free(rt->dead[j]);
+        free(rt->set);
+    }
+    det.nretire = k;
+}
+
+static unsigned site_rule_count(uint32_t slot)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < det.nrules; i++)
+        n += det.rules[i].r->site == slot;
+    return n;
+}
+
+static bool rule_exists(uint32_t slot, uint8_t attr, uint64_t value)
+{
+    for (unsigned i = 0; i < det.nrules; i++) {
+        sh_rule *r = det.rules[i].r;
+        if (r->site == slot && r->attr == attr && (attr == SH_ANY_ATTR || r->value == value))
+            return true;
+    }
+    return false;
+}
+
+static sh_rule *rule_add(uint32_t slot, uint8_t attr, uint64_t value, uint8_t action, uint64_t now)
+{
+    if (det.nrules == SH_MAX_RULES || site_rule_count(slot) >= RULES_PER_SITE)
+        return NULL;
+    sh_rule *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->id = ++det.next_rule_id;
+    r->site = slot;
+    r->attr = attr;
+    r->value = value;
+    r->action = action;
+    det.rules[det.nrules++] = (live_rule){ .r = r, .last_hits = 0, .last_hit_ms = now };
+    return r;
+}
+
+/* Drop the rules of a site (attack over), or those idle for quiet_ms (the
+ * attack moved on to another vector).  true if any went. */
+static bool rules_expire(uint32_t slot, bool all, uint64_t now, unsigned quiet_ms)
+{
+    unsigned k = 0;
+    bool changed = false;
+    for (unsigned i = 0; i < det.nrules; i++) {
+        live_rule *lr = &det.rules[i];
+        uint64_t hits = atomic_load_explicit(&lr->r->hits, memory_order_relaxed);
+        if (hits != lr->last_hits) {
+            lr->last_hits = hits;
+            lr->last_hit_ms = now;
+        }
+        bool drop = lr->r->site == slot && (all || now - lr->last_hit_ms >= quiet_ms);
+        if (drop)
+            changed = true;
+        else
+            det.rules[k++] = *lr;
+    }
+    det.nrules = k;
+    return changed;
+}
+
+/* ---- events -------------------------------------------------------------------- */
+
+static void prefix_text(uint64_t key, char *out, size_t cap)
+{
+    uint8_t b[8];
+    memcpy(b, &key, 8);
+    int family = (int)(key >> 56);
+    if (family == AF_INET) {
+        snprintf(out, cap, "%u.%u.%u.0/24", b[0], b[1], b[2]);
+    } else {
+        uint8_t a6[16] = {0};
+        memcpy(a6, b, 7); /* the top byte carries the family tag */
+        char t[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, a6, t, sizeof t);
+        snprintf(out, cap, "%.40s/64", t); /* byte 8 of the prefix is lost to the tag */
+    }
+}
+
+static void event_json(bw_sbuf *b, const sh_event *e)
+{
+    bw_sb_printf(b, "{\"id\":%u,\"site\":\"", e->id);
+    bw_sb_escaped(b, bw_stats_site_name(e->site));
+    bw_sb_printf(b, "\",\"start_ms\":%llu,\"end_ms\":%llu,\"ongoing\":%s,\"peak_rps\":%.0f,"
+                    "\"requests\":%llu,\"mitigated\":%llu,\"rules\":%u,\"vector\":\"",
+                 (unsigned long long)e->start_ms, (unsigned long long)e->end_ms,
+                 e->end_ms ? "false" : "true", e->peak_rps, (unsigned long long)e->seen,
+                 (unsigned long long)e->mitigated, e->nrules);
+    bw_sb_escaped(b, e->vector);
+    bw_sb_printf(b, "\",\"top_prefixes\":[");
+    for (int i = 0, k = 0; i < 3; i++)
+        if (e->top_prefixes[i][0])
+            bw_sb_printf(b, "%s\"%s\"", k++ ? "," : "", e->top_prefixes[i]);
+    bw_sb_printf(b, "]}");
+}
+
+static void event_log(const char *what, const sh_event *e)
+{
+    bw_sbuf b = {0};
+    event_json(&b, e);
+    size_t len;
+    char *t = bw_sb_finish(&b, &len);
+    if (t)
+        bw_log(BW_LOG_NOTICE, "shield: attack %s %s", what, t);
+    free(t);
+}
+
+static sh_event *event_start(uint32_t slot, const sh_site *s)
+{
+    sh_event *e = &det.events[det.nevents % MAX_EVENTS];
+    pthread_mutex_lock(&det.lock);
+    memset(e, 0, sizeof *e);
+    e->id = ++det.next_event_id;
+    e->site = slot;
+    e->start_ms = wall_ms();
+    bw_topk_item top[3];
+    size_t n = bw_topk_list(s->prefixes, top, 3);
+    for (size_t i = 0; i < n; i++)
+        prefix_text(top[i].key, e->top_prefixes[i], sizeof e->top_prefixes[i]);
+    det.nevents++;
+    pthread_mutex_unlock(&det.lock);
+    return e;
+}
+
+static const char *action_name(int a)
+{
+    return a == BW_SHIELD_BLOCK ? "block" : a == BW_SHIELD_POW ? "pow" : "challenge";
+}
+
+/* ---- the tick -------------------------------------------------------------------- */
+
+static double threshold_of(const sh_site *s, const bw_conf *conf, double dt_s)
+{
+    return bw_sig_threshold(&s->rate, s->samples * dt_s, dt_s, conf->shield_sigma, conf->shield_floor);
+}
+
+/* A quiet tick: learn the held one, hold this one. */
+static void learn(sh_site *s, double rate_passed, double dt_s)
+{
+    if (s->held_rate >= 0) {
+        double alpha = dt_s / RATE_TAU_S;
+        /* a young baseline is a plain mean of what it has seen, then EWMA */
+        if (s->samples < (unsigned)(RATE_TAU_S / dt_s) && 1.0 / (s->samples + 1) > alpha)
+            alpha = 1.0 / (s->samples + 1);
+        bw_ewma_add(&s->rate, s->held_rate, alpha);
+        s->samples++;
+        double decay = pow(0.5, dt_s / BASELINE_HALF_LIFE_S);
+        for (int a = 0; a < BW_ATTR_COUNT; a++) {
+            bw_cms_decay(s->base[a], decay);
+            bw_cms_merge(s->base[a], s->held[a]);
+        }
+    }
+    for (int a = 0; a < BW_ATTR_COUNT; a++) {
+        bw_cms *t = s->held[a];
+        s->held[a] = s->pending[a];
+        s->pending[a] = t; /* cleared at the end of the tick */
+    }
+    s->held_rate = rate_passed;
+}
+
+/* A surge (or an attack going on): the held tick is not learned. */
+static void forget_held(sh_site *s)
+{
+    for (int a = 0; a < BW_ATTR_COUNT; a++)
+        bw_cms_clear(s->held[a]);
+    s->held_rate = -1;
+}
+
+static void add_signature_rule(uint32_t slot, sh_site *s, const bw_site_conf *sc, const bw_conf *conf,
+                               double passed, double expected, uint64_t now, bool *changed)
+{
+    if (s->recorded < MIN_RECORDS)
+        return;
+    const bw_topk *win[BW_ATTR_COUNT];
+    const bw_cms *base[BW_ATTR_COUNT];
+    for (int a = 0; a < BW_ATTR_COUNT; a++)
+        win[a] = s->win[a], base[a] = s->base[a];
+    bw_signature sig = bw_sig_choose(win, base, BW_ATTR_COUNT, passed, expected, (double)s->recorded,
+                                     conf->shield_max_fp);
+    sh_rule *r = NULL;
+    char vec[160];
+    if (sig.attr >= 0) {
+        if (rule_exists(slot, (uint8_t)sig.attr, sig.value))
+            return;
+        /* Block only what the baseline says no real user sends; with no
+         * baseline yet (the attack came first), challenge: a browser passes. */
+        uint8_t action = sig.baseline_known && sig.fp <= conf->shield_max_fp / 10 ? BW_SHIELD_BLOCK
+                                                                                   : BW_SHIELD_CHALLENGE;
+        r = rule_add(slot, (uint8_t)sig.attr, sig.value, action, now);
+        snprintf(vec, sizeof vec, "%s=%016llx: %s (covers %.1f%% of the surge, est. false positives %.3f%%%s)",
+                 bw_shield_attr_name(sig.attr), (unsigned long long)sig.value, action_name(action),
+                 sig.cover * 100, sig.fp * 100, sig.baseline_known ? "" : ", no baseline yet");
+    } else if (sc && sc->under_attack == BW_UNDER_ATTACK_AUTO) {
+        if (rule_exists(slot, SH_ANY_ATTR, 0))
+            return;
+        uint8_t action = sc->challenge_kind >= 2 ? BW_SHIELD_POW : BW_SHIELD_CHALLENGE;
+        r = rule_add(slot, SH_ANY_ATTR, 0, action, now);
+        snprintf(vec, sizeof vec, "no narrow signature: under-attack mode, %s for visitors without a "
+                 "clearance token", action_name(action));
+    }
+    if (!r)
+        return;
+    *changed = true;
+    pthread_mutex_lock(&det.lock);
+    if (s->ev) {
+        s->ev->nrules++;
+        memcpy(s->ev->vector, vec, sizeof vec);
+    }
+    pthread_mutex_unlock(&det.lock);
+    bw_log(BW_LOG_NOTICE, "shield: site %s rule %u: %s", bw_stats_site_name(slot), r->id, vec);
+}
+
+static void site_tick(uint32_t slot, sh_site *s, const bw_conf *conf, double dt_s, uint64_t now,
+                      bool *changed)
+{
+    uint64_t seen, passed;
+    site_totals(slot, &seen, &passed);
+    double d_seen = (double)(seen - s->seen), d_passed = (double)(passed - s->passed);
+    s->seen = seen;
+    s->passed = passed;
+    double rate_seen = d_seen / dt_s, rate_passed = d_passed / dt_s;
+    double thr = threshold_of(s, conf, dt_s);
+    const bw_site_conf *sc = site_conf(conf, slot);
+    s->last_rate_seen = rate_seen;
+    s->last_rate_passed = rate_passed;
+    s->threshold = thr;
+    bool surge = rate_passed > thr;
+    if (rate_seen > thr)
+        s->last_high_ms = now;
+
+    if (surge && !s->attack) {
+        s->attack = true;
+        s->ev = event_start(slot, s);
+    }
+    if (s->attack) {
+        pthread_mutex_lock(&det.lock);
+        s->ev->seen += (uint64_t)d_seen;
+        s->ev->mitigated += (uint64_t)(d_seen - d_passed);
+        if (rate_seen > s->ev->peak_rps)
+            s->ev->peak_rps = rate_seen;
+        pthread_mutex_unlock(&det.lock);
+    }
+    if (surge || s->attack)
+        forget_held(s);
+    if (surge) {
+        double expected = (s->rate.primed ? s->rate.mean : 0) * dt_s;
+        add_signature_rule(slot, s, sc, conf, d_passed, expected, now, changed);
+        if (s->ev && s->ev->nrules == 1 && *changed)
+            event_log("started", s->ev);
+    } else if (s->attack && now - s->last_high_ms >= conf->shield_quiet_ms) {
+        *changed |= rules_expire(slot, true, now, 0);
+        pthread_mutex_lock(&det.lock);
+        s->ev->end_ms = wall_ms();
+        pthread_mutex_unlock(&det.lock);
+        event_log("ended", s->ev);
+        s->attack = false;
+        s->ev = NULL;
+    } else if (!s->attack) {
+        learn(s, rate_passed, dt_s);
+    } else {
+        *changed |= rules_expire(slot, false, now, conf->shield_quiet_ms);
+    }
+    for (int a = 0; a < BW_ATTR_COUNT; a++) {
+        bw_topk_clear(s->win[a]);
+        bw_cms_clear(s->pending[a]);
+    }
+    bw_topk_clear(s->prefixes);
+    s->recorded = 0;
+}
+
+static void tick(void)
+{
+    uint64_t now = mono_ms();
+    double dt_s = (double)(now - det.last_tick_ms) / 1000.0;
+    if (dt_s <= 0)
+        return;
+    det.last_tick_ms = now;
+    sh_tick_clock();
+    unsigned n = atomic_load(&sh_nworkers);
+    for (unsigned i = 0; i < n; i++)
+        if (sh_workers[i])
+            drain_one(sh_workers[i]);
+    const bw_conf *conf = bw_conf_current();
+    bool changed = false;
+    size_t nsites = bw_stats_nsites();
+    for (uint32_t slot = 0; slot < nsites && slot < SH_MAX_SITES; slot++) {
+        uint64_t seen, passed;
+        sh_site *s = &det.sites[slot];
+        if (!s->used) {
+            site_totals(slot, &seen, &passed);
+            if (seen == 0 || !(s = site_get(slot)))
+                continue;
+        }
+        site_tick(slot, s, conf, dt_s, now, &changed);
+    }
+    if (changed)
+        publish();
+    reap(now);
+}
+
+static void *detect_main(void *arg)
+{
+    (void)arg;
+    det.last_tick_ms = mono_ms();
+    while (!atomic_load(&det.stop)) {
+        struct timespec ts = { 0, SH_TICK_MS * 1000000L };
+        nanosleep(&ts, NULL);
+        tick();
+    }
+    return NULL;
+}
+
+int sh_detect_start(const bw_conf *conf)
+{
+    (void)conf;
+    det.sites = calloc(SH_MAX_SITES, sizeof *det.sites);
+    if (!det.sites)
+        return -1;
+    atomic_store(&det.stop, 0);
+    if (pthread_create(&det.thread, NULL, detect_main, NULL) != 0) {
+        free(det.sites);
+        det.sites = NULL;
+        return -1;
+    }
+    det.running = true;
+    return 0;
+}
+
+void sh_detect_stop(void)
+{
+    if (!det.running)
+        return;
+    atomic_store(&det.stop, 1);
+    pthread_join(det.thread, NULL);
+    det.running = false;
+    for (unsigned i = 0; i < SH_MAX_SITES; i++)
+        site_free(&det.sites[i]);
+    free(det.sites);
+    det.sites = NULL;
+    sh_ruleset *set = atomic_exchange(&sh_current_rules, NULL);
+    free(set);
+    for (unsigned i = 0; i < det.nrules; i++)
+        free(det.rules[i].r);
+    det.nrules = 0;
+    reap(UINT64_MAX / 2);
+}
+
+void sh_detect_reconfigure(const bw_conf *conf)
+{
+    (void)conf; /* the tick reads bw_conf_current() */
+}
+
+/* ---- admin ------------------------------------------------------------------------ */
+
+char *sh_render_attacks_json(size_t *len)
+{
+    bw_sbuf b = {0};
+    bw_sb_printf(&b, "{\"attacks\":[");
+    pthread_mutex_lock(&det.lock);
+    uint64_t first = det.nevents > MAX_EVENTS ? det.nevents - MAX_EVENTS : 0;
+    for (uint64_t i = det.nevents; i > first; i--) { /* newest first */
+        if (i != det.nevents)
+            bw_sb_printf(&b, ",");
+        event_json(&b, &det.events[(i - 1) % MAX_EVENTS]);
+    }
+    pthread_mutex_unlock(&det.lock);
+    bw_sb_printf(&b, "]}\n");
+    return bw_sb_finish(&b, len);
+}
+
+void sh_render_detector_metrics(bw_sbuf *b)
+{
+    pthread_mutex_lock(&det.lock);
+    bw_sb_printf(b, "# HELP bulwark_shield_attacks_total Attacks detected since start.\n"
+                    "# TYPE bulwark_shield_attacks_total counter\nbulwark_shield_attacks_total %llu\n",
+                 (unsigned long long)det.nevents);
+    bw_sb_printf(b, "# HELP bulwark_shield_rules_active Automatic rules in force.\n"
+                    "# TYPE bulwark_shield_rules_active gauge\nbulwark_shield_rules_active %u\n", det.nrules);
+    bw_sb_printf(b, "# HELP bulwark_shield_under_attack 1 while an attack on the site is ongoing.\n"
+                    "# TYPE bulwark_shield_under_attack gauge\n");
+    size_t nsites = bw_stats_nsites();
+    for (uint32_t i = 0; det.sites && i < nsites && i < SH_MAX_SITES; i++) {
+        bw_sb_printf(b, "bulwark_shield_under_attack{site=\"");
+        bw_sb_escaped(b, bw_stats_site_name(i));
+        bw_sb_printf(b, "\"} %d\n", det.sites[i].attack ? 1 : 0);
+    }
+    bw_sb_printf(b, "# HELP bulwark_shield_baseline_rps Learned normal passed requests/s of the site.\n"
+                    "# TYPE bulwark_shield_baseline_rps gauge\n");
+    for (uint32_t i = 0; det.sites && i < nsites && i < SH_MAX_SITES; i++) {
+        bw_sb_printf(b, "bulwark_shield_baseline_rps{site=\"");
+        bw_sb_escaped(b, bw_stats_site_name(i));
+        bw_sb_printf(b, "\"} %.1f\n", det.sites[i].rate.primed ? det.sites[i].rate.mean : 0.0);
+    }
+    pthread_mutex_unlock(&det.lock);
+}
+
+bool sh_site_under_attack(uint32_t slot)
+{
+    return det.sites && slot < SH_MAX_SITES && det.sites[slot].attack;
+}

@@ -1,0 +1,540 @@
+/*
+ * shield.c - the per-request check on the workers (see shield.h), the
+ * challenges' answers and the shield's part of the admin API.
+ *
+ * Order of the check, first decision wins:
+ *   1. a solved proof of work (GET /.bulwark/pow?c=..&n=..&r=..)
+ *   2. the operator's policy rules of the site (allow skips all the rest)
+ *   3. the clearance token, if the client sends one: its level exempts it
+ *      from challenges up to that level (never from block rules)
+ *   4. automatic rules from the detector
+ *   5. manual under-attack mode
+ * A request that gets through is counted and recorded for the detector.
+ */
+#include "shield/shield.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/sbuf.h"
+#include "shield/gcra.h"
+#include "shield/geoip.h"
+#include "shield/policy.h"
+#include "shield/pow.h"
+#include "shield/shield_int.h"
+#include "shield/token.h"
+
+/* Rate-limit state for the whole shield: 32 MiB whatever the number of keys
+ * (2 M slots); with the rings and sketches the shield stays under 64 MiB. */
+#define GCRA_BYTES (32u << 20)
+#define POW_CHALLENGE_TTL_S 120
+
+_Atomic(sh_ruleset *) sh_current_rules;
+bw_shield_worker *sh_workers[SH_MAX_WORKERS];
+_Atomic unsigned sh_nworkers;
+
+static struct {
+    bw_token_keys keys;
+    bw_gcra_table *gcra;
+    bw_geoip *geoip;
+    _Atomic uint32_t now_s; /* wall clock seconds, refreshed by the shield thread */
+} sh;
+
+static uint32_t wall_s(void)
+{
+    uint32_t s = atomic_load_explicit(&sh.now_s, memory_order_relaxed);
+    return s ? s : (uint32_t)time(NULL);
+}
+
+void sh_tick_clock(void)
+{
+    atomic_store_explicit(&sh.now_s, (uint32_t)time(NULL), memory_order_relaxed);
+}
+
+/* ---- start, stop --------------------------------------------------------- */
+
+int bw_shield_start(const bw_conf *conf, char *err, size_t errlen)
+{
+    int rc = conf->challenge_key
+                 ? bw_token_keys_from_secret(&sh.keys, conf->challenge_key, strlen(conf->challenge_key))
+                 : bw_token_keys_init(&sh.keys);
+    if (rc < 0) {
+        snprintf(err, errlen, "shield: cannot make the challenge key");
+        return -1;
+    }
+    sh.gcra = bw_gcra_new(GCRA_BYTES);
+    if (!sh.gcra) {
+        snprintf(err, errlen, "shield: out of memory for the rate-limit table");
+        return -1;
+    }
+    if (conf->geoip_db) {
+        sh.geoip = bw_geoip_open(conf->geoip_db, err, errlen);
+        if (!sh.geoip)
+            return -1;
+    }
+    sh_tick_clock();
+    return sh_detect_start(conf);
+}
+
+void bw_shield_stop(void)
+{
+    sh_detect_stop();
+    bw_gcra_free(sh.gcra);
+    sh.gcra = NULL;
+    bw_geoip_close(sh.geoip);
+    sh.geoip = NULL;
+    bw_token_keys_wipe(&sh.keys);
+    for (unsigned i = 0; i < SH_MAX_WORKERS; i++) {
+        free(sh_workers[i]);
+        sh_workers[i] = NULL;
+    }
+    atomic_store(&sh_nworkers, 0);
+}
+
+void bw_shield_reconfigure(const bw_conf *conf)
+{
+    /* The GeoIP database and the key stay those of the start: a changed
+     * geoip_db or challenge_key needs a restart (said by conf.c at reload). */
+    sh_detect_reconfigure(conf);
+}
+
+bw_shield_worker *bw_shield_worker_new(unsigned id)
+{
+    if (id >= SH_MAX_WORKERS)
+        return NULL;
+    bw_shield_worker *sw = calloc(1, sizeof *sw);
+    if (!sw)
+        return NULL;
+    sw->id = id;
+    sh_workers[id] = sw;
+    unsigned n = atomic_load(&sh_nworkers);
+    while (n < id + 1 && !atomic_compare_exchange_weak(&sh_nworkers, &n, id + 1))
+        ;
+    return sw;
+}
+
+/* ---- the check ------------------------------------------------------------ */
+
+static void record(bw_shield_worker *sw, uint32_t slot, const bw_shield_feat *f)
+{
+    uint32_t head = atomic_load_explicit(&sw->head, memory_order_relaxed);
+    uint32_t tail = atomic_load_explicit(&sw->tail, memory_order_acquire);
+    if (head - tail >= SH_RING) {
+        bw_counter_add(&sw->ring_dropped, 1);
+        return;
+    }
+    sh_record *r = &sw->rec[head & (SH_RING - 1)];
+    memcpy(r->attr, f->attr, sizeof r->attr);
+    r->site = slot;
+    r->family = f->family;
+    memset(r->prefix, 0, sizeof r->prefix);
+    memcpy(r->prefix, f->addr, f->family == AF_INET6 ? 8 : 3);
+    atomic_store_explicit(&sw->head, head + 1, memory_order_release);
+}
+
+/* The level of the client's valid clearance token, 0 if none. */
+static uint8_t token_level(const bw_shield_feat *f, uint32_t slot)
+{
+    bw_str tok;
+    if (!f->has_cookie || !bw_token_cookie_find(f->cookie, BW_TOKEN_COOKIE, &tok))
+        return 0;
+    uint8_t level = 0;
+    if (bw_token_verify(&sh.keys, tok, wall_s(), slot, f->attr[BW_ATTR_PREFIX], f->bind, &level) !=
+        BW_TOKEN_OK)
+        return 0;
+    return level;
+}
+
+static void set_cookie(bw_shield_result *res, const bw_conf *conf, uint32_t slot,
+                       const bw_shield_feat *f, uint8_t level)
+{
+    bw_token_claims c = {
+        .expiry_s = wall_s() + conf->clearance_ttl_s,
+        .level = level,
+        .site = slot,
+        .prefix = f->attr[BW_ATTR_PREFIX],
+        .fp = f->bind,
+    };
+    char tok[BW_TOKEN_TEXT_MAX];
+    size_t n = bw_token_sign(&sh.keys, &c, tok, sizeof tok);
+    int len = snprintf(res->cookie, sizeof res->cookie, "%s=%.*s; Path=/; Max-Age=%u; HttpOnly; SameSite=Lax",
+                       BW_TOKEN_COOKIE, (int)n, tok, conf->clearance_ttl_s);
+    res->cookie_len = len > 0 && (size_t)len < sizeof res->cookie ? (size_t)len : 0;
+}
+
+static void set_location(bw_shield_result *res, const char *p, size_t n)
+{
+    if (n == 0 || n >= sizeof res->location || p[0] != '/') {
+        p = "/";
+        n = 1;
+    }
+    memcpy(res->location, p, n);
+    res->location_len = n;
+}
+
+/* Where a challenged client comes back to: its own request target (the
+ * parser guarantees no CR/LF), or "/" for an absolute-form or overlong one. */
+static void location_of(bw_shield_result *res, const bw_http_request *req)
+{
+    set_location(res, req->target.p, req->target.len);
+}
+
+static bw_shield_verdict mitigate(bw_shield_worker *sw, uint32_t slot, bw_shield_result *res,
+                                  bw_shield_verdict v, bw_shield_reason why)
+{
+    res->verdict = v;
+    res->reason = why;
+    bw_counter_add(&sw->site[slot].verdict[v], 1);
+    bw_counter_add(&sw->site[slot].reason[why], 1);
+    return v;
+}
+
+static bw_shield_verdict challenge(bw_shield_worker *sw, const bw_conf *conf, uint32_t slot,
+                                   const bw_shield_feat *f, const bw_http_request *req,
+                                   bw_shield_result *res, bw_shield_verdict kind, bw_shield_reason why)
+{
+    if (kind == BW_SHIELD_CHALLENGE) {
+        set_cookie(res, conf, slot, f, 1);
+        location_of(res, req);
+    }
+    return mitigate(sw, slot, res, kind, why);
+}
+
+/* GET /.bulwark/pow?c=..&n=..&r=..: a solved proof of work earns a level 2
+ * token and goes back to r; anything else gets the page again. */
+static bw_shield_verdict pow_answer(bw_shield_worker *sw, const bw_conf *conf, uint32_t slot,
+                                    const bw_shield_feat *f, const bw_http_request *req,
+                                    bw_shield_result *res)
+{
+    bw_str c, n;
+    size_t rlen = 0;
+    uint8_t level = 9;
+    if (bw_pow_parse_query(req->query, &c, &n, res->location, sizeof res->location, &rlen) &&
+        bw_token_verify(&sh.keys, c, wall_s(), slot, f->attr[BW_ATTR_PREFIX], f->bind, &level) ==
+            BW_TOKEN_OK &&
+        level == 0 && bw_pow_check(c, n, conf->pow_bits)) {
+        set_cookie(res, conf, slot, f, 2);
+        set_location(res, res->location, rlen);
+        return mitigate(sw, slot, res, BW_SHIELD_POW_PASSED, BW_REASON_NONE);
+    }
+    return mitigate(sw, slot, res, BW_SHIELD_POW, BW_REASON_BAD_POW);
+}
+
+/* The value a header or cookie rate-limit key names, hashed (0 if absent:
+ * all requests without it share one bucket). */
+static uint64_t named_value_hash(const bw_policy_rule_info *ri, const bw_http_request *req)
+{
+    bw_str v = BW_STR_NULL;
+    bool cookie = ri->key_kind == BW_POL_KEY_COOKIE;
+    for (size_t i = 0; i < req->nheaders && !v.len; i++) {
+        const bw_http_header *h = &req->headers[i];
+        if (cookie && bw_str_ieq_lit(h->name, "cookie")) {
+            char name[64];
+            if (ri->key_name.len >= sizeof name)
+                break;
+            memcpy(name, ri->key_name.p, ri->key_name.len);
+            name[ri->key_name.len] = '\0';
+            bw_token_cookie_find(h->value, name, &v);
+        } else if (!cookie && bw_str_ieq(h->name, ri->key_name)) {
+            v = h->value;
+        }
+    }
+    uint64_t x = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < v.len; i++)
+        x = (x ^ (unsigned char)v.p[i]) * 0x100000001b3ull;
+    return v.len ? x : 0;
+}
+
+static uint64_t key_mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return x;
+}
+
+/* The GCRA key of a rate-limit rule for this request: the rule's key kind
+ * (address, prefix, fingerprint, a header or cookie value), salted with
+ * the site and the rule so two rules never share a bucket. */
+static uint64_t limit_key(const bw_policy_rule_info *ri, const bw_policy_req *pr,
+                          const bw_shield_feat *f, uint32_t slot)
+{
+    uint64_t k;
+    switch (ri->key_kind) {
+    case BW_POL_KEY_PREFIX: k = f->attr[BW_ATTR_PREFIX]; break;
+    case BW_POL_KEY_FP: k = f->attr[BW_ATTR_FP]; break;
+    case BW_POL_KEY_HEADER:
+    case BW_POL_KEY_COOKIE: k = named_value_hash(ri, pr->req); break;
+    default: k = f->ip; break;
+    }
+    return key_mix(k ^ ((uint64_t)slot << 40) ^ ((uint64_t)ri->index << 20));
+}
+
+/* Apply a matched policy rule.  PASS means "go on" for log-only and a
+ * rate limit that was not exceeded; allow is told apart by *allowed. */
+static bw_shield_verdict policy_verdict(bw_shield_worker *sw, const bw_conf *conf, uint32_t slot,
+                                        const bw_shield_feat *f, const bw_http_request *req,
+                                        const bw_policy_rule_info *ri, const bw_policy_req *pr,
+                                        uint8_t level, uint64_t now_ms, bw_shield_result *res,
+                                        bool *allowed)
+{
+    switch (ri->action) {
+    case BW_POL_ALLOW:
+        *allowed = true;
+        return BW_SHIELD_PASS;
+    case BW_POL_BLOCK:
+        return mitigate(sw, slot, res, BW_SHIELD_BLOCK, BW_REASON_POLICY);
+    case BW_POL_TARPIT:
+        return mitigate(sw, slot, res, BW_SHIELD_TARPIT, BW_REASON_POLICY);
+    case BW_POL_CHALLENGE:
+        if (level >= 1)
+            return BW_SHIELD_PASS;
+        return challenge(sw, conf, slot, f, req, res, BW_SHIELD_CHALLENGE, BW_REASON_POLICY);
+    case BW_POL_POW:
+        if (level >= 2)
+            return BW_SHIELD_PASS;
+        return challenge(sw, conf, slot, f, req, res, BW_SHIELD_POW, BW_REASON_POLICY);
+    case BW_POL_RATE_LIMIT: {
+        bw_gcra_limit lim;
+        bw_gcra_limit_set(&lim, ri->rate, ri->burst);
+        uint64_t retry_ns = 0;
+        if (bw_gcra_take(sh.gcra, limit_key(ri, pr, f, slot), &lim, now_ms * 1000000ull, &retry_ns))
+            return BW_SHIELD_PASS;
+        res->retry_after_s = (uint32_t)(retry_ns / 1000000000ull) + 1;
+        return mitigate(sw, slot, res, BW_SHIELD_LIMIT, BW_REASON_POLICY);
+    }
+    default: /* log-only: counted by the caller's log line, then on */
+        return BW_SHIELD_PASS;
+    }
+}
+
+static bw_shield_verdict auto_rules(bw_shield_worker *sw, const bw_conf *conf, uint32_t slot,
+                                    const bw_shield_feat *f, const bw_http_request *req,
+                                    uint8_t level, bw_shield_result *res)
+{
+    sh_ruleset *rs = atomic_load_explicit(&sh_current_rules, memory_order_acquire);
+    if (!rs)
+        return BW_SHIELD_PASS;
+    for (unsigned i = 0; i < rs->n; i++) {
+        sh_rule *r = rs->rules[i];
+        if (r->site != slot || (r->attr != SH_ANY_ATTR && f->attr[r->attr] != r->value))
+            continue;
+        if ((r->action == BW_SHIELD_CHALLENGE && level >= 1) || (r->action == BW_SHIELD_POW && level >= 2))
+            continue;
+        atomic_fetch_add_explicit(&r->hits, 1, memory_order_relaxed);
+        bw_shield_reason why = r->attr == SH_ANY_ATTR ? BW_REASON_UNDER_ATTACK : BW_REASON_AUTO;
+        return challenge(sw, conf, slot, f, req, res, (bw_shield_verdict)r->action, why);
+    }
+    return BW_SHIELD_PASS;
+}
+
+bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
+                                  const bw_http_request *req, int family, const uint8_t addr[16],
+                                  uint64_t now_ms, bw_shield_result *res)
+{
+    res->verdict = BW_SHIELD_PASS;
+    res->reason = BW_REASON_NONE;
+    res->cookie_len = res->location_len = 0;
+    uint32_t slot = site->stats_slot;
+    sh_site_counters *sc = &sw->site[slot];
+    bw_counter_add(&sc->seen, 1);
+    if (!site->shield) {
+        bw_counter_add(&sc->passed, 1);
+        return BW_SHIELD_PASS;
+    }
+    bw_shield_feat f;
+    bw_shield_features(&f, req, family, addr);
+
+    if (req->path.len == sizeof(BW_POW_PATH) - 1 && memcmp(req->path.p, BW_POW_PATH, req->path.len) == 0)
+        return pow_answer(sw, conf, slot, &f, req, res);
+
+    uint8_t level = token_level(&f, slot);
+    bool allowed = false;
+    if (site->policy) {
+        char cc[3];
+        bw_policy_req pr = { .req = req, .family = family, .country = NULL };
+        memcpy(pr.addr, addr, 16);
+        if (sh.geoip && bw_policy_needs_geoip(site->policy) && bw_geoip_country(sh.geoip, family, addr, cc))
+            pr.country = cc;
+        bw_policy_rule_info ri;
+        /* log-only, a rate limit not exceeded and a challenge already
+         * passed do not end the evaluation: the next rule gets its say */
+        for (unsigned from = 0; !allowed && bw_policy_match_from(site->policy, &pr, from, &ri);
+             from = ri.index + 1) {
+            bw_shield_verdict v = policy_verdict(sw, conf, slot, &f, req, &ri, &pr, level, now_ms, res, &allowed);
+            if (v != BW_SHIELD_PASS)
+                return v;
+        }
+    }
+    if (!allowed) {
+        bw_shield_verdict v = auto_rules(sw, conf, slot, &f, req, level, res);
+        if (v != BW_SHIELD_PASS)
+            return v;
+        if (site->under_attack == BW_UNDER_ATTACK_ON && level < site->challenge_kind)
+            return challenge(sw, conf, slot, &f, req, res,
+                             site->challenge_kind >= 2 ? BW_SHIELD_POW : BW_SHIELD_CHALLENGE,
+                             BW_REASON_UNDER_ATTACK);
+    }
+    bw_counter_add(&sc->passed, 1);
+    record(sw, slot, &f);
+    return BW_SHIELD_PASS;
+}
+
+size_t bw_shield_pow_page(const bw_conf *conf, const bw_site_conf *site, const bw_http_request *req,
+                          int family, const uint8_t addr[16], const bw_shield_result *res, char *out,
+                          size_t cap)
+{
+    bw_shield_feat f;
+    bw_shield_features(&f, req, family, addr);
+    bw_token_claims c = {
+        .expiry_s = wall_s() + POW_CHALLENGE_TTL_S,
+        .level = 0, /* a challenge, not a clearance */
+        .site = site->stats_slot,
+        .prefix = f.attr[BW_ATTR_PREFIX],
+        .fp = f.bind,
+    };
+    char tok[BW_TOKEN_TEXT_MAX];
+    size_t n = bw_token_sign(&sh.keys, &c, tok, sizeof tok);
+    /* A failed proof of work goes back where it was headed (r=), a
+     * first visit to the page it asked for. */
+    bw_str ret = res->reason == BW_REASON_BAD_POW && res->location_len
+                     ? bw_str_make(res->location, res->location_len)
+                     : (req->target.len && req->target.p[0] == '/' ? req->target : BW_STR_LIT("/"));
+    return bw_pow_page(out, cap, bw_str_make(tok, n), conf->pow_bits, ret);
+}
+
+void bw_shield_account_clean(bw_shield_worker *sw, const bw_site_conf *site, uint64_t bytes_in,
+                             uint64_t bytes_out)
+{
+    sh_site_counters *sc = &sw->site[site->stats_slot];
+    bw_counter_add(&sc->clean_requests, 1);
+    bw_counter_add(&sc->clean_bytes_in, bytes_in);
+    bw_counter_add(&sc->clean_bytes_out, bytes_out);
+}
+
+/* ---- admin API -------------------------------------------------------------- */
+
+typedef struct site_sum {
+    uint64_t seen, passed, clean, clean_in, clean_out;
+    uint64_t verdict[BW_SHIELD_TARPIT + 1];
+    uint64_t reason[BW_REASON_COUNT];
+} site_sum;
+
+static void sum_site(unsigned slot, site_sum *s)
+{
+    memset(s, 0, sizeof *s);
+    unsigned n = atomic_load(&sh_nworkers);
+    for (unsigned i = 0; i < n; i++) {
+        bw_shield_worker *w = sh_workers[i];
+        if (!w)
+            continue;
+        sh_site_counters *c = &w->site[slot];
+        s->seen += bw_counter_get(&c->seen);
+        s->passed += bw_counter_get(&c->passed);
+        s->clean += bw_counter_get(&c->clean_requests);
+        s->clean_in += bw_counter_get(&c->clean_bytes_in);
+        s->clean_out += bw_counter_get(&c->clean_bytes_out);
+        for (int v = 0; v <= BW_SHIELD_TARPIT; v++)
+            s->verdict[v] += bw_counter_get(&c->verdict[v]);
+        for (int r = 0; r < BW_REASON_COUNT; r++)
+            s->reason[r] += bw_counter_get(&c->reason[r]);
+    }
+}
+
+static const char *const verdict_names[] = { "pass", "block", "challenge", "pow", "pow_passed", "rate_limit", "tarpit" };
+static const char *const reason_names[] = { "none", "policy", "auto", "under_attack", "bad_pow" };
+
+static void site_label(bw_sbuf *b, const char *metric, unsigned slot)
+{
+    bw_sb_printf(b, "%s{site=\"", metric);
+    bw_sb_escaped(b, bw_stats_site_name(slot));
+    bw_sb_printf(b, "\"");
+}
+
+char *bw_shield_render_metrics(size_t *len)
+{
+    bw_sbuf b = {0};
+    size_t nsites = bw_stats_nsites();
+    site_sum *sums = calloc(nsites ? nsites : 1, sizeof *sums);
+    if (!sums)
+        return NULL;
+    for (unsigned s = 0; s < nsites; s++)
+        sum_site(s, &sums[s]);
+    bw_sb_printf(&b, "# HELP bulwark_shield_requests_total Requests checked by the shield, by outcome "
+                     "(pass = sent on to the origin).\n# TYPE bulwark_shield_requests_total counter\n");
+    for (unsigned s = 0; s < nsites; s++) {
+        for (int v = 0; v <= BW_SHIELD_TARPIT; v++) {
+            uint64_t x = v == BW_SHIELD_PASS ? sums[s].passed : sums[s].verdict[v];
+            site_label(&b, "bulwark_shield_requests_total", s);
+            bw_sb_printf(&b, ",outcome=\"%s\"} %llu\n", verdict_names[v], (unsigned long long)x);
+        }
+    }
+    bw_sb_printf(&b, "# HELP bulwark_shield_mitigated_total Requests the shield answered itself, by "
+                     "reason.\n# TYPE bulwark_shield_mitigated_total counter\n");
+    for (unsigned s = 0; s < nsites; s++)
+        for (int r = 1; r < BW_REASON_COUNT; r++) {
+            site_label(&b, "bulwark_shield_mitigated_total", s);
+            bw_sb_printf(&b, ",reason=\"%s\"} %llu\n", reason_names[r], (unsigned long long)sums[s].reason[r]);
+        }
+    bw_sb_printf(&b, "# HELP bulwark_clean_requests_total Clean traffic: requests passed by the shield "
+                     "and answered (billing basis).\n# TYPE bulwark_clean_requests_total counter\n");
+    for (unsigned s = 0; s < nsites; s++) {
+        site_label(&b, "bulwark_clean_requests_total", s);
+        bw_sb_printf(&b, "} %llu\n", (unsigned long long)sums[s].clean);
+    }
+    bw_sb_printf(&b, "# HELP bulwark_clean_bytes_total Clean traffic bytes, by direction.\n"
+                     "# TYPE bulwark_clean_bytes_total counter\n");
+    for (unsigned s = 0; s < nsites; s++) {
+        site_label(&b, "bulwark_clean_bytes_total", s);
+        bw_sb_printf(&b, ",direction=\"in\"} %llu\n", (unsigned long long)sums[s].clean_in);
+        site_label(&b, "bulwark_clean_bytes_total", s);
+        bw_sb_printf(&b, ",direction=\"out\"} %llu\n", (unsigned long long)sums[s].clean_out);
+    }
+    uint64_t dropped = 0;
+    for (unsigned i = 0; i < atomic_load(&sh_nworkers); i++)
+        if (sh_workers[i])
+            dropped += bw_counter_get(&sh_workers[i]->ring_dropped);
+    bw_sb_printf(&b, "# HELP bulwark_shield_samples_dropped_total Passed requests the detector did not "
+                     "see (its ring was full: it samples).\n# TYPE bulwark_shield_samples_dropped_total "
+                     "counter\nbulwark_shield_samples_dropped_total %llu\n", (unsigned long long)dropped);
+    bw_sb_printf(&b, "# HELP bulwark_shield_ratelimit_evictions_total Rate-limit keys forgotten while "
+                     "still limited (the table is full).\n# TYPE bulwark_shield_ratelimit_evictions_total "
+                     "counter\nbulwark_shield_ratelimit_evictions_total %llu\n",
+                 (unsigned long long)(sh.gcra ? bw_gcra_evictions(sh.gcra) : 0));
+    sh_render_detector_metrics(&b);
+    free(sums);
+    return bw_sb_finish(&b, len);
+}
+
+char *bw_shield_render_stats_json(size_t *len)
+{
+    bw_sbuf b = {0};
+    size_t nsites = bw_stats_nsites();
+    bw_sb_printf(&b, "{\"sites\":[");
+    for (unsigned s = 0; s < nsites; s++) {
+        site_sum m;
+        sum_site(s, &m);
+        bw_sb_printf(&b, "%s{\"site\":\"", s ? "," : "");
+        bw_sb_escaped(&b, bw_stats_site_name(s));
+        bw_sb_printf(&b, "\",\"checked\":%llu,\"passed\":%llu,\"clean_requests\":%llu,"
+                         "\"clean_bytes_in\":%llu,\"clean_bytes_out\":%llu,\"mitigated\":{",
+                     (unsigned long long)m.seen, (unsigned long long)m.passed,
+                     (unsigned long long)m.clean, (unsigned long long)m.clean_in,
+                     (unsigned long long)m.clean_out);
+        for (int v = 1; v <= BW_SHIELD_TARPIT; v++)
+            bw_sb_printf(&b, "%s\"%s\":%llu", v > 1 ? "," : "", verdict_names[v],
+                         (unsigned long long)m.verdict[v]);
+        bw_sb_printf(&b, "}}");
+    }
+    bw_sb_printf(&b, "]}\n");
+    return bw_sb_finish(&b, len);
+}
+
+char *bw_shield_render_attacks_json(size_t *len)
+{
+    return sh_render_attacks_json(len);
+}

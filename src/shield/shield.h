@@ -1,0 +1,100 @@
+/*
+ * shield.h - L7 attack detection and mitigation, as the proxy sees it.
+ *
+ * Every request passes bw_shield_check() after its head is parsed and its
+ * site found, before anything is sent to the origin.  The check runs on the
+ * worker that owns the request and costs a few hashes and compares: the
+ * operator's policy rules, the clearance token (if the client has one), the
+ * automatic rules, under-attack mode, rate limits.  A request that passes
+ * is recorded into the worker's ring for the shield thread.
+ *
+ * The shield thread (detect.c) owns everything that learns: it drains the
+ * workers' rings every tick (100 ms), keeps per-site baselines, declares
+ * attacks, derives signatures and publishes rule sets.  Workers see a new
+ * rule set through one atomic pointer (RCU style: the old set is freed
+ * after a grace period far longer than any request's check).
+ *
+ * Ownership: bw_shield_worker belongs to one worker thread (its counters
+ * have that single writer; the shield thread and admin read them).
+ */
+#ifndef BW_SHIELD_SHIELD_H
+#define BW_SHIELD_SHIELD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/conf.h"
+#include "http/parser.h"
+#include "shield/features.h"
+
+typedef enum bw_shield_verdict {
+    BW_SHIELD_PASS = 0,
+    BW_SHIELD_BLOCK,       /* 403, no origin work */
+    BW_SHIELD_CHALLENGE,   /* cookie challenge: 307 to the same URL with a clearance cookie */
+    BW_SHIELD_POW,         /* proof-of-work page (403) */
+    BW_SHIELD_POW_PASSED,  /* a solved proof of work: 303 to its return path with a cookie */
+    BW_SHIELD_LIMIT,       /* 429 with Retry-After */
+    BW_SHIELD_TARPIT,      /* held, then closed without an answer */
+} bw_shield_verdict;
+
+/* Why (for logs and metrics). */
+typedef enum bw_shield_reason {
+    BW_REASON_NONE = 0,
+    BW_REASON_POLICY,      /* an operator's rule */
+    BW_REASON_AUTO,        /* a rule the detector made */
+    BW_REASON_UNDER_ATTACK,/* under-attack mode (manual or automatic) */
+    BW_REASON_BAD_POW,     /* a wrong or expired proof of work */
+    BW_REASON_COUNT
+} bw_shield_reason;
+
+/* What the proxy needs to answer a verdict other than PASS. */
+typedef struct bw_shield_result {
+    bw_shield_verdict verdict;
+    bw_shield_reason reason;
+    uint32_t retry_after_s;   /* LIMIT */
+    /* CHALLENGE / POW_PASSED: the Set-Cookie value; POW: the page */
+    char cookie[96];
+    size_t cookie_len;
+    char location[512];       /* CHALLENGE / POW_PASSED: where to go next */
+    size_t location_len;
+} bw_shield_result;
+
+typedef struct bw_shield_worker bw_shield_worker;
+
+/* Start the shield (main thread, after the config is published, before the
+ * workers): keys from conf->challenge_key or random, GeoIP database, the
+ * shield thread.  0, or -1 with err set. */
+int bw_shield_start(const bw_conf *conf, char *err, size_t errlen);
+void bw_shield_stop(void);
+/* A new config was published (reload). */
+void bw_shield_reconfigure(const bw_conf *conf);
+/* The shield thread refreshes the shield's wall clock every tick. */
+void sh_tick_clock(void);
+
+/* One per worker thread, created by the worker (registered for the shield
+ * thread and the admin API). */
+bw_shield_worker *bw_shield_worker_new(unsigned id);
+
+/* The check.  now_ms: the worker loop's clock.  The pow page, when the
+ * verdict is POW, is written by bw_shield_pow_page(). */
+bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
+                                  const bw_http_request *req, int family, const uint8_t addr[16],
+                                  uint64_t now_ms, bw_shield_result *res);
+
+/* The proof-of-work page for a request that got POW (same arguments and
+ * the check's result). */
+size_t bw_shield_pow_page(const bw_conf *conf, const bw_site_conf *site, const bw_http_request *req,
+                          int family, const uint8_t addr[16], const bw_shield_result *res, char *out,
+                          size_t cap);
+
+/* Clean-traffic metering: a request that was passed is over (bytes both ways). */
+void bw_shield_account_clean(bw_shield_worker *sw, const bw_site_conf *site, uint64_t bytes_in,
+                             uint64_t bytes_out);
+
+/* Admin API (malloc'd text, caller frees; NULL on allocation failure). */
+char *bw_shield_render_metrics(size_t *len);
+char *bw_shield_render_attacks_json(size_t *len);
+char *bw_shield_render_stats_json(size_t *len); /* per-site clean traffic and mitigation */
+
+#endif

@@ -1,0 +1,265 @@
+"""test_shield.py - the shield end to end: a rotating-address flood gets an
+automatic rule and blocked answers while real users go on; the cookie and
+proof-of-work challenges are passed by a client that follows them; a
+clearance token does not work from another /24 or with another
+User-Agent; under-attack mode; policy rules (block, allow, rate limit,
+GeoIP); the attack event in /api/v1/attacks and the shield's metrics.
+"""
+import hashlib
+import json
+import os
+import re
+import socket
+import subprocess
+
+import harness as h
+
+UA = "Mozilla/5.0 (X11; Linux x86_64) e2e"
+BROWSER = [("User-Agent", UA), ("Accept", "text/html"), ("Accept-Language", "en")]
+
+
+def conn_from(port, src):
+    """A connection to bulwark from source address src (any of 127/8)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((src, 0))
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    return h.HTTPConn(port, sock=s)
+
+
+def get_from(port, src, target="/", headers=BROWSER):
+    with conn_from(port, src) as c:
+        c.request("GET", target, headers=headers)
+        return c.read_response("GET")
+
+
+def clearance_cookie(resp):
+    v = resp.header("Set-Cookie") or ""
+    m = re.match(r"(__bw_clr=[A-Za-z0-9_-]+)", v)
+    assert m, f"no clearance cookie in {v!r}"
+    return m.group(1)
+
+
+def start_probe():
+    """bulwark-probe: the origin that serves siege's site (pages, assets, login)."""
+    port = h.free_port()
+    srv = h.Server("probe", [h.binary("bulwark-probe"), "--listen", f"127.0.0.1:{port}",
+                             "--quiet", "--chat-cost", "0"], port=port)
+    h.wait_port(port, server=srv)
+    return srv
+
+
+def shielded(extra="", top="", probe=False):
+    o = start_probe() if probe else h.start_origin()
+    extra = "default;\n    " + extra  # siege's Host is not a.test
+    b = h.proxy_with_sites([h.site("a.test", [o.port], extra=extra)], top_extra=top)
+    return o, b
+
+
+def metric(admin_port, prefix):
+    body = h.admin_get(admin_port, "/metrics").body.decode()
+    for line in body.splitlines():
+        if line.startswith(prefix + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no metric {prefix}")
+
+
+# ---- challenges -------------------------------------------------------------
+
+def test_cookie_challenge_is_passed_by_a_client_that_keeps_cookies():
+    o, b = shielded("under_attack on;\n    challenge cookie;")
+    r = get_from(b.port, "127.0.0.1", "/?x=1")
+    assert r.status == 307, r
+    assert r.header("X-Bulwark-Challenge") == "cookie"
+    assert r.header("Location") == "/?x=1"
+    cookie = clearance_cookie(r)
+    assert "HttpOnly" in r.header("Set-Cookie")
+    # a client without cookies stays challenged
+    assert get_from(b.port, "127.0.0.1", "/?x=1").status == 307
+    # the one that follows with its cookie gets the origin's page
+    r2 = get_from(b.port, "127.0.0.1", "/?x=1", BROWSER + [("Cookie", f"a=b; {cookie}")])
+    assert r2.status == 200, r2
+    assert r2.header("X-Bulwark-Challenge") is None
+    assert metric(b.admin_port, 'bulwark_shield_requests_total{site="a.test",outcome="challenge"}') >= 2
+
+
+def leading_zero_bits(digest):
+    n = 0
+    for byte in digest:
+        if byte == 0:
+            n += 8
+            continue
+        n += 8 - byte.bit_length()
+        break
+    return n
+
+
+def solve(challenge, bits):
+    n = 0
+    while leading_zero_bits(hashlib.sha256(f"{challenge}:{n}".encode()).digest()) < bits:
+        n += 1
+    return n
+
+
+def pow_meta(resp):
+    m = re.search(rb'<meta name="bulwark-pow" content="([^" ]+) (\d+) ([^"]+)"', resp.body)
+    assert m, resp.body[:500]
+    return m.group(1).decode(), int(m.group(2)), m.group(3).decode()
+
+
+def test_pow_challenge_is_passed_by_a_client_that_solves_it():
+    o, b = shielded("under_attack on;\n    challenge pow;", top="pow_difficulty 10;\n")
+    r = get_from(b.port, "127.0.0.1", "/chat")
+    assert r.status == 403 and r.header("X-Bulwark-Challenge") == "pow", r
+    assert b"<noscript>" in r.body  # people without JavaScript are told what is going on
+    challenge, bits, ret = pow_meta(r)
+    assert bits == 10 and ret == "/chat"
+    nonce = solve(challenge, bits)
+    # a wrong answer gets the page again
+    bad = nonce + 1 if leading_zero_bits(hashlib.sha256(f"{challenge}:{nonce + 1}".encode()).digest()) < bits else nonce + 2
+    wrong = get_from(b.port, "127.0.0.1", f"/.bulwark/pow?c={challenge}&n={bad}&r=/chat")
+    if leading_zero_bits(hashlib.sha256(f"{challenge}:{bad}".encode()).digest()) < bits:
+        assert wrong.status == 403 and wrong.header("X-Bulwark-Challenge") == "pow", wrong
+    ok = get_from(b.port, "127.0.0.1", f"/.bulwark/pow?c={challenge}&n={nonce}&r=/chat")
+    assert ok.status == 303, ok
+    assert ok.header("Location") == "/chat"
+    cookie = clearance_cookie(ok)
+    r2 = get_from(b.port, "127.0.0.1", "/chat", BROWSER + [("Cookie", cookie)])
+    assert r2.status != 403 and r2.header("X-Bulwark-Challenge") is None, r2
+    # the solved challenge is bound to the client: another /24 cannot cash it
+    other = get_from(b.port, "127.0.9.1", f"/.bulwark/pow?c={challenge}&n={nonce}&r=/chat")
+    assert other.status == 403, other
+
+
+def test_clearance_token_does_not_travel_to_another_prefix_or_browser():
+    o, b = shielded("under_attack on;")
+    cookie = clearance_cookie(get_from(b.port, "127.0.0.1"))
+    with_cookie = BROWSER + [("Cookie", cookie)]
+    assert get_from(b.port, "127.0.0.1", "/", with_cookie).status == 200
+    assert get_from(b.port, "127.0.0.77", "/", with_cookie).status == 200  # same /24
+    assert get_from(b.port, "127.0.1.1", "/", with_cookie).status == 307   # another /24
+    other_ua = [("User-Agent", "curl/8"), ("Accept", "text/html"), ("Accept-Language", "en"),
+                ("Cookie", cookie)]
+    assert get_from(b.port, "127.0.0.1", "/", other_ua).status == 307
+    # a tampered token is worthless
+    name, val = cookie.split("=", 1)
+    flipped = val[:-1] + ("A" if val[-1] != "A" else "B")
+    assert get_from(b.port, "127.0.0.1", "/", BROWSER + [("Cookie", f"{name}={flipped}")]).status == 307
+
+
+def test_under_attack_off_and_shield_off_pass_everything():
+    o, b = shielded("under_attack off;")
+    assert get_from(b.port, "127.0.0.1").status == 200
+    o2, b2 = shielded("shield off;\n    rule block;")
+    assert get_from(b2.port, "127.0.0.1").status == 200
+
+
+# ---- policies ------------------------------------------------------------------
+
+def test_policy_block_allow_and_first_match_wins():
+    o, b = shielded("rule allow ip=127.0.0.9;\n    rule block path=/admin*;\n"
+                    "    rule block header:User-Agent~sqlmap;")
+    r = get_from(b.port, "127.0.0.1", "/admin/login")
+    assert r.status == 403, r
+    assert get_from(b.port, "127.0.0.9", "/admin/login").status != 403  # allowed first
+    sq = [("User-Agent", "sqlmap/1.7")]
+    assert get_from(b.port, "127.0.0.1", "/", sq).status == 403
+    assert get_from(b.port, "127.0.0.1", "/").status == 200
+    assert metric(b.admin_port, 'bulwark_shield_mitigated_total{site="a.test",reason="policy"}') == 2
+
+
+def test_policy_rate_limit_per_address():
+    o, b = shielded("rule rate-limit rate=1/m burst=2 key=ip path=/api/*;")
+    codes = [get_from(b.port, "127.0.0.1", "/api/hello").status for _ in range(5)]
+    assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429], codes
+    r = get_from(b.port, "127.0.0.1", "/api/hello")
+    assert int(r.header("Retry-After")) >= 1
+    assert get_from(b.port, "127.0.0.2", "/api/hello").status == 200  # another address
+    assert get_from(b.port, "127.0.0.1", "/").status == 200            # another route
+
+
+def test_bad_rule_is_refused_with_its_line():
+    port, admin = h.free_port(), h.free_port()
+    conf = h.config(port, admin, [h.site("a.test", [1], extra="rule block paht=/x;")])
+    d = h.tmpdir()
+    path = os.path.join(d, "bad.conf")
+    h.write_file(path, conf)
+    p = subprocess.run([h.binary("bulwark"), "-t", "-c", path], capture_output=True, text=True,
+                       timeout=10)
+    assert p.returncode == 1
+    line = conf.splitlines().index("    rule block paht=/x;") + 1
+    assert f"bad.conf:{line}:" in p.stderr and "paht" in p.stderr, p.stderr
+
+
+# ---- detection ------------------------------------------------------------------
+
+def siege(port, *args, seconds):
+    d = h.tmpdir()
+    report = os.path.join(d, "report.json")
+    argv = [h.binary("bulwark-siege"), "-t", f"127.0.0.1:{port}", "-d", str(seconds), "-q",
+            "--report", report] + list(args)
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    with open(report) as f:
+        return json.load(f)
+
+
+def scenario(rep, name):
+    return next(s for s in rep["scenarios"] if s["name"] == name)
+
+
+def test_rotating_address_flood_gets_a_rule_and_is_blocked():
+    """Real users first (the baseline), then a flood from addresses that
+    each send 3 requests: the shield finds the bots' fingerprint by itself
+    and blocks it; the users keep going."""
+    o, b = shielded(probe=True)
+    rep = siege(b.port, "-p", f"127.0.0.1:{o.port}", "-s", "legit:users=30,think=300",
+                "-s", "http-flood:rate=3000,start=5,duration=4", seconds=10)
+    flood = scenario(rep, "http-flood")["totals"]
+    legit = scenario(rep, "legit")["totals"]
+    assert flood["sent"] > 5000
+    # most of the flood was answered by bulwark (blocked), not the origin
+    assert flood["blocked"] > 0.8 * flood["sent"], flood
+    assert flood["reached"] < 0.2 * flood["sent"], flood  # the origin's own count
+    assert legit["failed"] == 0, legit
+    attacks = h.admin_get(b.admin_port, "/api/v1/attacks").json()["attacks"]
+    assert attacks, "no attack event"
+    ev = attacks[0]
+    assert ev["site"] == "a.test" and ev["mitigated"] > 0.8 * flood["sent"], ev
+    assert "block" in ev["vector"] and re.match(r"(fp|ua|order|fp\+path|path)=", ev["vector"]), ev
+    assert ev["top_prefixes"] and all(p.endswith("/24") for p in ev["top_prefixes"])
+    assert metric(b.admin_port, "bulwark_shield_attacks_total") >= 1
+    blocked = metric(b.admin_port, 'bulwark_shield_requests_total{site="a.test",outcome="block"}')
+    assert blocked == flood["blocked"], (blocked, flood)
+    # clean traffic = what was passed, never the mitigated flood
+    clean = metric(b.admin_port, 'bulwark_clean_requests_total{site="a.test"}')
+    passed = metric(b.admin_port, 'bulwark_shield_requests_total{site="a.test",outcome="pass"}')
+    assert clean == passed, (clean, passed)
+    # ... and agrees with what the origin itself counted
+    assert abs(clean - (legit["reached"] + flood["reached"])) <= 5, (clean, legit, flood)
+    stats = h.admin_get(b.admin_port, "/api/v1/stats").json()
+    sh = stats["shield"]["sites"][0]
+    assert sh["site"] == "a.test" and sh["mitigated"]["block"] == blocked
+
+
+def test_geoip_policy_registration_only_from_one_country():
+    """The seed's "registration only for +86 numbers", as an edge rule:
+    /register is blocked unless the client is in CN (test database:
+    127.0/16 -> CN, 127.1/16 -> US, see test/data/README.md)."""
+    db = os.path.join(os.path.dirname(h.binary("bulwark")), "test", "data", "geoip-test.mmdb")
+    if not os.path.exists(db):
+        raise h.Skip(f"{db} not built (needs libmaxmind-db-writer-perl: make test-deps)")
+    o, b = shielded("rule block path=/register* country!=CN;", top=f"geoip_db {db};\n")
+    assert get_from(b.port, "127.0.3.4", "/register").status != 403    # CN
+    assert get_from(b.port, "127.1.3.4", "/register").status == 403    # US
+    assert get_from(b.port, "127.1.3.4", "/").status == 200            # US, another page
+
+
+def test_country_rule_without_geoip_db_is_refused():
+    port, admin = h.free_port(), h.free_port()
+    conf = h.config(port, admin, [h.site("a.test", [1], extra="rule block country=CN;")])
+    path = os.path.join(h.tmpdir(), "geo.conf")
+    h.write_file(path, conf)
+    p = subprocess.run([h.binary("bulwark"), "-t", "-c", path], capture_output=True, text=True,
+                       timeout=10)
+    assert p.returncode == 1 and "geoip_db" in p.stderr, p.stderr
