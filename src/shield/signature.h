@@ -46,7 +46,8 @@ typedef struct bw_signature {
  *   cover = (w(v) - e(v)) / (passed - expected), fp = its baseline share.
  * Candidates need cover >= BW_SIG_MIN_COVER and fp <= max_fp; the best has
  * the largest cover - 5 fp, ties to the lower attribute index (callers put
- * broader attributes first).
+ * broader attributes first).  Shares are taken against base[0]'s total:
+ * every request counts once in every attribute's baseline.
  */
 bw_signature bw_sig_choose(const bw_topk *const *win, const bw_cms *const *base, int nattr,
                            double passed, double expected, double recorded, double max_fp);
