@@ -6,6 +6,9 @@
 #
 #   bench/attack.sh            seed-replay over 60 s at 5000 req/s, 50 users
 #   bench/attack.sh --quick    20 s at 2000 req/s (smoke run)
+#   bench/attack.sh --flood    instead of seed-replay: real users throughout and
+#                              a rotating-address http-flood at RATE over the
+#                              middle half of the run (3 requests per address)
 #
 # Environment: DURATION (60, seconds) RATE (5000, req/s of the first flood)
 # USERS (50) PROXIES ("bulwark nginx haproxy") BUILD (build)
@@ -13,12 +16,14 @@
 # ATTACK_NGINX_PORT (19182) ATTACK_HAPROXY_PORT (19183).
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
 QUICK=0
+FLOOD=0
 for a in "$@"; do
     case $a in
     --quick) QUICK=1 ;;
+    --flood) FLOOD=1 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
     esac
@@ -46,7 +51,17 @@ trap bench_cleanup EXIT INT TERM
 BUILD_NOTE=""
 [ "$BUILD" = build ] || BUILD_NOTE="BUILD=$BUILD "
 CMDLINE="${BUILD_NOTE}DURATION=$DURATION RATE=$RATE USERS=$USERS PROXIES=\"$PROXIES\" bench/attack.sh${*:+ $*}"
-SCENARIO="seed-replay:duration=$DURATION,rate=$RATE,users=$USERS"
+if [ $FLOOD = 1 ]; then
+    RUN_NAME="http-flood"
+    SIEGE_ARGS=(-d "$DURATION" -s "legit:users=$USERS"
+        -s "http-flood:rate=$RATE,start=$((DURATION / 4)),duration=$((DURATION / 2))")
+    PLOT_PREFIX=attack-flood
+else
+    RUN_NAME="seed-replay"
+    SIEGE_ARGS=(-s "seed-replay:duration=$DURATION,rate=$RATE,users=$USERS")
+    PLOT_PREFIX=attack
+fi
+SCENARIO="${SIEGE_ARGS[*]}"
 
 for p in "${PROXY_LIST[@]}"; do
     case $p in bulwark | nginx | haproxy) ;; *) die "unknown proxy '$p' in PROXIES (bulwark nginx haproxy)" ;; esac
@@ -191,7 +206,7 @@ verify_via_probe() {
 # ---- the runs -----------------------------------------------------------------
 
 n=${#PROXY_LIST[@]}
-log "seed-replay against: ${PROXY_LIST[*]} (about $((n * (DURATION + 8)))s); results in $OUT"
+log "$RUN_NAME against: ${PROXY_LIST[*]} (about $((n * (DURATION + 8)))s); results in $OUT"
 for p in "${PROXY_LIST[@]}"; do
     start_probe
     start_proxy "$p"
@@ -203,7 +218,7 @@ for p in "${PROXY_LIST[@]}"; do
     # timeout is the safety net.
     ( ulimit -n "$(ulimit -Hn)"; exec taskset -c "$LOAD_CPU" timeout -k 5 $((DURATION + 60)) \
         "$BUILD_DIR/bulwark-siege" -t "127.0.0.1:$(port_of "$p")" -p "127.0.0.1:$PROBE_PORT" \
-        -s "$SCENARIO" --label "$p" --report "$OUT/$p.json" --svg "$OUT/$p.svg" -q ) \
+        "${SIEGE_ARGS[@]}" --label "$p" --report "$OUT/$p.json" --svg "$OUT/$p.svg" -q ) \
         >"$OUT/$p.txt" 2>"$OUT/$p.stderr" &
     SIEGE_PID=$!
     BENCH_PIDS+=("$SIEGE_PID") # in the background, so that ctrl-C / TERM stop it at once
@@ -231,14 +246,14 @@ done
 # run must not replace them).
 if [ $QUICK = 0 ]; then
     mkdir -p "$ROOT/docs/bench"
-    for p in "${PROXY_LIST[@]}"; do cp "$OUT/$p.svg" "$ROOT/docs/bench/attack-$p.svg"; done
+    for p in "${PROXY_LIST[@]}"; do cp "$OUT/$p.svg" "$ROOT/docs/bench/$PLOT_PREFIX-$p.svg"; done
 fi
 
 {
-    echo "## Attack benchmark: seed-replay ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+    echo "## Attack benchmark: $RUN_NAME ($(date -u '+%Y-%m-%d %H:%M UTC'))"
     echo
     echo "- command: \`$CMDLINE\`"
-    echo "- siege: \`bulwark-siege -t 127.0.0.1:PROXY -p 127.0.0.1:PROBE -s $SCENARIO --label PROXY --report PROXY.json --svg PROXY.svg -q\`"
+    echo "- siege: \`bulwark-siege -t 127.0.0.1:PROXY -p 127.0.0.1:PROBE $SCENARIO --label PROXY --report PROXY.json --svg PROXY.svg -q\`"
     echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM; kernel $(uname -sr)"
     echo "- versions: bulwark $("$BUILD_DIR/bulwark" --version 2>&1 | head -1 | awk '{print $NF}') (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')), nginx $(nginx -v 2>&1 | sed 's/.*version: nginx\///'), HAProxy $(haproxy -v 2>&1 | head -1 | awk '{print $3}')"
     echo "- pinning: the proxy alone on CPU $PROXY_CPU; bulwark-probe (the origin, fresh for each proxy) and bulwark-siege share CPU $LOAD_CPU"
@@ -249,4 +264,4 @@ fi
 echo
 cat "$OUT/table.md"
 echo
-log "report: $OUT/table.md (JSON, SVG and siege's table per proxy alongside)$([ $QUICK = 0 ] && echo '; plots copied to docs/bench/attack-<proxy>.svg')"
+log "report: $OUT/table.md (JSON, SVG and siege's table per proxy alongside)$([ $QUICK = 0 ] && echo "; plots copied to docs/bench/$PLOT_PREFIX-<proxy>.svg")"

@@ -40,6 +40,48 @@ def ttm_cell(s):
     return "never" if v is None else f"{v} s"
 
 
+def attack_seconds(rep):
+    """Seconds of the run (timeline rows) in which some attack was on."""
+    on = set()
+    for s in rep["scenarios"]:
+        if s["attack"]:
+            a = int(s["start_s"])
+            on.update(range(a, a + int(s["duration_s"] + 0.999)))
+    return on
+
+
+def median(xs):
+    xs = sorted(xs)
+    if not xs:
+        return None
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+
+
+def legit_p99_split(rep, legit):
+    """Median of the real users' per-second p99 (ms) in quiet seconds and in
+    seconds under attack: the "p99 during the attack <= 2x quiet" check."""
+    on = attack_seconds(rep)
+    quiet, busy = [], []
+    for sec, row in enumerate(legit.get("timeline") or []):
+        if row[0] == 0:
+            continue
+        (busy if sec in on else quiet).append(row[7] / 1000)
+    return median(quiet), median(busy)
+
+
+def after_mitigation_cell(s):
+    """Share of the attack's requests that reached the origin from its time
+    to mitigate on (the "<= 0.005 % after mitigation" check)."""
+    t = s["totals"]
+    v = s.get("time_to_mitigate_s")
+    if t.get("reached") is None or not t["sent"] or v is None:
+        return "n/a"
+    first = int(s["start_s"]) + int(v)
+    late = sum(row[5] for sec, row in enumerate(s.get("timeline") or []) if sec >= first)
+    return f"{fmt_int(late)} ({100.0 * late / t['sent']:.4f} %)"
+
+
 def checks(proxy, rep):
     """Bookkeeping that should hold whatever the proxy does."""
     out = []
@@ -88,11 +130,12 @@ def main():
     # Attack scenarios in the order of the first report (seed-replay: p1-proxy-flood,
     # p3-http-flood, p3-brute-force, p3-cred-stuffing).
     attacks = [s["name"] for s in reps[proxies[0]]["scenarios"] if s["attack"]]
-    head = ["proxy", "legit success", "legit p99 ms"]
-    align = ["---", "---:", "---:"]
+    head = ["proxy", "legit success", "legit p99 ms", "legit p99 quiet / attack ms"]
+    align = ["---", "---:", "---:", "---:"]
     for a in attacks:
-        head += [f"{a} sent", f"{a} reached origin", f"{a} mitigated after"]
-        align += ["---:", "---:", "---:"]
+        head += [f"{a} sent", f"{a} reached origin", f"{a} mitigated after",
+                 f"{a} reached after mitigation"]
+        align += ["---:", "---:", "---:", "---:"]
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join(align) + "|")
     notes, problems = [], []
@@ -105,6 +148,8 @@ def main():
             lt = legit[0]["totals"]
             row.append(fmt_pct(lt["ok"] / lt["sent"]) if lt["sent"] else "n/a")
             row.append(f"{legit[0]['latency']['p99_us'] / 1000:.2f}" if lt["sent"] else "n/a")
+            q, b = legit_p99_split(rep, legit[0])
+            row.append(f"{q:.2f} / {b:.2f}" if q is not None and b is not None else "n/a")
             st = lt["status"]
             notes.append(f"- {p}, legit: {fmt_int(lt['sent'])} requests, {fmt_int(lt['ok'])} ok, "
                          f"{fmt_int(lt['failed'])} failed (blocked {fmt_int(lt['blocked'])}, "
@@ -112,14 +157,14 @@ def main():
                          f"p50 {legit[0]['latency']['p50_us'] / 1000:.2f} ms; responses "
                          + ", ".join(f"{k} {fmt_int(v)}" for k, v in st.items() if v))
         else:
-            row += ["n/a", "n/a"]
+            row += ["n/a", "n/a", "n/a"]
         for a in attacks:
             s = by.get(a)
             if s is None:
-                row += ["-", "-", "-"]
+                row += ["-", "-", "-", "-"]
                 continue
             t = s["totals"]
-            row += [fmt_int(t["sent"]), reached_cell(s), ttm_cell(s)]
+            row += [fmt_int(t["sent"]), reached_cell(s), ttm_cell(s), after_mitigation_cell(s)]
             notes.append(f"- {p}, {a}: answered by the origin {fmt_int(t['ok'])}, blocked {fmt_int(t['blocked'])}"
                          f" (dropped {fmt_int(t['dropped'])}), challenged {fmt_int(t['challenged'])}, "
                          f"errors {fmt_int(t['errors'])} (timeouts {fmt_int(t['timeouts'])}), "
@@ -132,7 +177,10 @@ def main():
     print("legit success: ok / sent of the real users' requests (redirects followed); "
           "reached origin: the probe's count for the attack's addresses, and its share of sent; "
           "mitigated after: seconds into the attack from which on at most 0.1 % of it reached "
-          "the origin (\"never\": not within its window). "
+          "the origin (\"never\": not within its window); reached after mitigation: what reached "
+          "the origin from that second on, and its share of all the attack sent. "
+          "legit p99 quiet / attack: median of the users' per-second p99 in seconds without and with "
+          "an attack on. "
           "missed: requests siege was due to send but could not (it fell behind its rate).")
     print()
     print("Details:")

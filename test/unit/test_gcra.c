@@ -217,8 +217,8 @@ static void test_bounded_memory(void **state)
     assert_true(hammer_allowed >= 10 * 10);
     assert_int_equal(bw_gcra_bytes(t), bytes);
     assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
-    if (CHECK_RSS) /* nothing grew behind our back */
-        assert_true(ru.ru_maxrss - rss_before_kib < 4 * 1024);
+    if (CHECK_RSS) /* the table's pages fault in as keys land; nothing else grew */
+        assert_true(ru.ru_maxrss - rss_before_kib < (long)(bytes / 1024) + 4 * 1024);
     /* ~100k keys are live at once (a TAT 100 ms ahead) in 512k slots: a
      * bucket is full of live keys for well under 1% of arrivals.  Evicting
      * any slot but the oldest would forget a live key ~20% of the time. */
