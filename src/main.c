@@ -210,6 +210,11 @@ static void reload(const options *o)
         bw_conf_free(conf);
         return;
     }
+    if (bw_shield_reload_check(conf, err, sizeof(err)) < 0) {
+        bw_log(BW_LOG_ERROR, "reload refused, the running configuration stays: %s", err);
+        bw_conf_free(conf);
+        return;
+    }
     if (worker_count(conf) != bw_workers_count())
         bw_log(BW_LOG_WARN, "the number of workers changes only on restart (running %u)",
                bw_workers_count());

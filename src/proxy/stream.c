@@ -31,7 +31,8 @@ static const struct {
     const char *reason;
 } reason_phrases[] = {
     { 100, "Continue" },          { 101, "Switching Protocols" },
-    { 200, "OK" },                { 400, "Bad Request" },
+    { 200, "OK" },                { 303, "See Other" },
+    { 307, "Temporary Redirect" }, { 400, "Bad Request" },
     { 403, "Forbidden" },         { 404, "Not Found" },
     { 405, "Method Not Allowed" }, { 408, "Request Timeout" },
     { 413, "Content Too Large" }, { 414, "URI Too Long" },

@@ -76,14 +76,19 @@ typedef struct sh_site {
     double last_rate_seen, last_rate_passed, threshold;
     bool attack;
     uint64_t last_high_ms;       /* monotonic: total rate last above threshold */
-    sh_event *ev;                /* the ongoing attack's event */
+    sh_event ev;                 /* the ongoing attack's event (copied into the ring) */
+    uint64_t ev_at;              /* its number in the ring (det.nevents when it started) */
+    /* what the admin thread may read, under det.lock (the fields above are
+     * this thread's alone) */
+    bool pub_attack;
+    double pub_mean;
 } sh_site;
 
 /* A live rule as the detector tracks it (the rule itself is shared with
  * the published sets). */
 typedef struct live_rule {
     sh_rule *r;
-    uint64_t last_hits, last_hit_ms;
+    uint64_t last_hits, last_hit_ms, created_ms;
 } live_rule;
 
 typedef struct retired {
@@ -102,8 +107,10 @@ static struct {
     live_rule rules[SH_MAX_RULES];
     unsigned nrules;
     uint32_t next_rule_id, next_event_id;
-    retired retire[16];
+    retired retire[RETIRE_MS / SH_TICK_MS + 4]; /* one publication per tick at most */
     unsigned nretire;
+    bool publish_pending;        /* the retire list was full: publish next tick */
+    unsigned pub_nrules;         /* for the admin thread, under lock */
     sh_event events[MAX_EVENTS]; /* ring, newest at (nevents - 1) % MAX_EVENTS */
     uint64_t nevents;
     uint64_t last_tick_ms;
@@ -213,20 +220,21 @@ static void site_totals(uint32_t slot, uint64_t *seen, uint64_t *passed)
 
 /* ---- rules -------------------------------------------------------------------- */
 
-static void publish(void)
+/* Swap in a rule set made of the live rules.  false if it could not be
+ * done now (no memory, or too many old sets still in their grace period):
+ * the caller tries again next tick; workers keep the old set meanwhile. */
+static bool publish(void)
 {
+    if (det.nretire == sizeof det.retire / sizeof det.retire[0])
+        return false;
     sh_ruleset *set = calloc(1, sizeof *set);
     if (!set)
-        return; /* keep the old set: better stale than none */
+        return false;
     for (unsigned i = 0; i < det.nrules; i++)
         set->rules[set->n++] = det.rules[i].r;
     sh_ruleset *old = atomic_exchange_explicit(&sh_current_rules, set, memory_order_acq_rel);
     if (!old)
-        return;
-    if (det.nretire == sizeof det.retire / sizeof det.retire[0]) {
-        /* should not happen (one publication per tick, 2 s grace): wait it out */
-        return;
-    }
+        return true;
     retired *rt = &det.retire[det.nretire++];
     rt->set = old;
     rt->at_ms = mono_ms();
@@ -238,6 +246,7 @@ static void publish(void)
         if (!alive)
             rt->dead[rt->ndead++] = old->rules[i];
     }
+    return true;
 }
 
 static void reap(uint64_t now)
@@ -264,14 +273,14 @@ static unsigned site_rule_count(uint32_t slot)
     return n;
 }
 
-static bool rule_exists(uint32_t slot, uint8_t attr, uint64_t value)
+static live_rule *rule_find(uint32_t slot, uint8_t attr, uint64_t value)
 {
     for (unsigned i = 0; i < det.nrules; i++) {
         sh_rule *r = det.rules[i].r;
         if (r->site == slot && r->attr == attr && (attr == SH_ANY_ATTR || r->value == value))
-            return true;
+            return &det.rules[i];
     }
-    return false;
+    return NULL;
 }
 
 static sh_rule *rule_add(uint32_t slot, uint8_t attr, uint64_t value, uint8_t action, uint64_t now)
@@ -285,8 +294,8 @@ static sh_rule *rule_add(uint32_t slot, uint8_t attr, uint64_t value, uint8_t ac
     r->site = slot;
     r->attr = attr;
     r->value = value;
-    r->action = action;
-    det.rules[det.nrules++] = (live_rule){ .r = r, .last_hits = 0, .last_hit_ms = now };
+    atomic_init(&r->action, action);
+    det.rules[det.nrules++] = (live_rule){ .r = r, .last_hits = 0, .last_hit_ms = now, .created_ms = now };
     return r;
 }
 
@@ -359,10 +368,19 @@ static void event_log(const char *what, const sh_event *e)
     free(t);
 }
 
-static sh_event *event_start(uint32_t slot, const sh_site *s)
+/* Copy the site's ongoing event into its place in the ring, unless 64
+ * newer events have taken that place since. */
+static void event_sync(sh_site *s)
 {
-    sh_event *e = &det.events[det.nevents % MAX_EVENTS];
     pthread_mutex_lock(&det.lock);
+    if (det.nevents - s->ev_at <= MAX_EVENTS)
+        det.events[s->ev_at % MAX_EVENTS] = s->ev;
+    pthread_mutex_unlock(&det.lock);
+}
+
+static void event_start(uint32_t slot, sh_site *s)
+{
+    sh_event *e = &s->ev;
     memset(e, 0, sizeof *e);
     e->id = ++det.next_event_id;
     e->site = slot;
@@ -371,9 +389,10 @@ static sh_event *event_start(uint32_t slot, const sh_site *s)
     size_t n = bw_topk_list(s->prefixes, top, 3);
     for (size_t i = 0; i < n; i++)
         prefix_text(top[i].key, e->top_prefixes[i], sizeof e->top_prefixes[i]);
-    det.nevents++;
+    pthread_mutex_lock(&det.lock);
+    s->ev_at = det.nevents++;
     pthread_mutex_unlock(&det.lock);
-    return e;
+    event_sync(s);
 }
 
 static const char *action_name(int a)
@@ -420,6 +439,22 @@ static void forget_held(sh_site *s)
     s->held_rate = -1;
 }
 
+/* The surge goes on although a challenge rule already covers it: the bots
+ * pass the cookie challenge (they keep cookies).  Raise the rule to proof
+ * of work in place.  A rule gets two ticks first: requests checked before
+ * the swap still show in the tick after it. */
+static bool escalate(uint32_t slot, live_rule *lr, uint64_t now)
+{
+    if (!lr || now - lr->created_ms < 2 * SH_TICK_MS ||
+        atomic_load_explicit(&lr->r->action, memory_order_relaxed) != BW_SHIELD_CHALLENGE)
+        return false;
+    atomic_store_explicit(&lr->r->action, (uint8_t)BW_SHIELD_POW, memory_order_relaxed);
+    lr->created_ms = now;
+    bw_log(BW_LOG_NOTICE, "shield: site %s rule %u: the surge goes on through the cookie challenge; "
+           "now proof of work", bw_stats_site_name(slot), lr->r->id);
+    return true;
+}
+
 static void add_signature_rule(uint32_t slot, sh_site *s, const bw_site_conf *sc, const bw_conf *conf,
                                double passed, double expected, uint64_t now, bool *changed)
 {
@@ -434,7 +469,9 @@ static void add_signature_rule(uint32_t slot, sh_site *s, const bw_site_conf *sc
     sh_rule *r = NULL;
     char vec[160];
     if (sig.attr >= 0) {
-        if (rule_exists(slot, (uint8_t)sig.attr, sig.value))
+        if (escalate(slot, rule_find(slot, (uint8_t)sig.attr, sig.value), now))
+            *changed = true;
+        if (rule_find(slot, (uint8_t)sig.attr, sig.value))
             return;
         /* Block only what the baseline says no real user sends; with no
          * baseline yet (the attack came first), challenge: a browser passes. */
@@ -445,7 +482,9 @@ static void add_signature_rule(uint32_t slot, sh_site *s, const bw_site_conf *sc
                  bw_shield_attr_name(sig.attr), (unsigned long long)sig.value, action_name(action),
                  sig.cover * 100, sig.fp * 100, sig.baseline_known ? "" : ", no baseline yet");
     } else if (sc && sc->under_attack == BW_UNDER_ATTACK_AUTO) {
-        if (rule_exists(slot, SH_ANY_ATTR, 0))
+        if (escalate(slot, rule_find(slot, SH_ANY_ATTR, 0), now))
+            *changed = true;
+        if (rule_find(slot, SH_ANY_ATTR, 0))
             return;
         uint8_t action = sc->challenge_kind >= 2 ? BW_SHIELD_POW : BW_SHIELD_CHALLENGE;
         r = rule_add(slot, SH_ANY_ATTR, 0, action, now);
@@ -455,13 +494,18 @@ static void add_signature_rule(uint32_t slot, sh_site *s, const bw_site_conf *sc
     if (!r)
         return;
     *changed = true;
-    pthread_mutex_lock(&det.lock);
-    if (s->ev) {
-        s->ev->nrules++;
-        memcpy(s->ev->vector, vec, sizeof vec);
-    }
-    pthread_mutex_unlock(&det.lock);
+    s->ev.nrules++;
+    memcpy(s->ev.vector, vec, sizeof vec);
     bw_log(BW_LOG_NOTICE, "shield: site %s rule %u: %s", bw_stats_site_name(slot), r->id, vec);
+}
+
+static void attack_end(uint32_t slot, sh_site *s, uint64_t now, bool *changed)
+{
+    *changed |= rules_expire(slot, true, now, 0);
+    s->ev.end_ms = wall_ms();
+    event_sync(s);
+    event_log("ended", &s->ev);
+    s->attack = false;
 }
 
 static void site_tick(uint32_t slot, sh_site *s, const bw_conf *conf, double dt_s, uint64_t now,
@@ -475,6 +519,12 @@ static void site_tick(uint32_t slot, sh_site *s, const bw_conf *conf, double dt_
     double rate_seen = d_seen / dt_s, rate_passed = d_passed / dt_s;
     double thr = threshold_of(s, conf, dt_s);
     const bw_site_conf *sc = site_conf(conf, slot);
+    if (sc && !sc->shield) {
+        /* nothing recorded, nothing to learn; an attack in course ends */
+        if (s->attack)
+            attack_end(slot, s, now, changed);
+        return;
+    }
     s->last_rate_seen = rate_seen;
     s->last_rate_passed = rate_passed;
     s->threshold = thr;
@@ -484,31 +534,24 @@ static void site_tick(uint32_t slot, sh_site *s, const bw_conf *conf, double dt_
 
     if (surge && !s->attack) {
         s->attack = true;
-        s->ev = event_start(slot, s);
+        event_start(slot, s);
     }
     if (s->attack) {
-        pthread_mutex_lock(&det.lock);
-        s->ev->seen += (uint64_t)d_seen;
-        s->ev->mitigated += (uint64_t)(d_seen - d_passed);
-        if (rate_seen > s->ev->peak_rps)
-            s->ev->peak_rps = rate_seen;
-        pthread_mutex_unlock(&det.lock);
+        s->ev.seen += (uint64_t)d_seen;
+        s->ev.mitigated += (uint64_t)(d_seen - d_passed);
+        if (rate_seen > s->ev.peak_rps)
+            s->ev.peak_rps = rate_seen;
     }
     if (surge || s->attack)
         forget_held(s);
     if (surge) {
         double expected = (s->rate.primed ? s->rate.mean : 0) * dt_s;
+        unsigned before = s->ev.nrules;
         add_signature_rule(slot, s, sc, conf, d_passed, expected, now, changed);
-        if (s->ev && s->ev->nrules == 1 && *changed)
-            event_log("started", s->ev);
-    } else if (s->attack && now - s->last_high_ms >= conf->shield_quiet_ms) {
-        *changed |= rules_expire(slot, true, now, 0);
-        pthread_mutex_lock(&det.lock);
-        s->ev->end_ms = wall_ms();
-        pthread_mutex_unlock(&det.lock);
-        event_log("ended", s->ev);
-        s->attack = false;
-        s->ev = NULL;
+        if (before == 0 && s->ev.nrules == 1)
+            event_log("started", &s->ev);
+    } else if (s->attack && (now - s->last_high_ms >= conf->shield_quiet_ms || (sc && !sc->shield))) {
+        attack_end(slot, s, now, changed);
     } else if (!s->attack) {
         learn(s, rate_passed, dt_s);
     } else {
@@ -520,6 +563,12 @@ static void site_tick(uint32_t slot, sh_site *s, const bw_conf *conf, double dt_
     }
     bw_topk_clear(s->prefixes);
     s->recorded = 0;
+    if (s->attack)
+        event_sync(s);
+    pthread_mutex_lock(&det.lock);
+    s->pub_attack = s->attack;
+    s->pub_mean = s->rate.primed ? s->rate.mean : 0;
+    pthread_mutex_unlock(&det.lock);
 }
 
 static void tick(void)
@@ -547,9 +596,12 @@ static void tick(void)
         }
         site_tick(slot, s, conf, dt_s, now, &changed);
     }
-    if (changed)
-        publish();
+    if (changed || det.publish_pending)
+        det.publish_pending = !publish();
     reap(now);
+    pthread_mutex_lock(&det.lock);
+    det.pub_nrules = det.nrules;
+    pthread_mutex_unlock(&det.lock);
 }
 
 static void *detect_main(void *arg)
@@ -599,11 +651,6 @@ void sh_detect_stop(void)
     reap(UINT64_MAX / 2);
 }
 
-void sh_detect_reconfigure(const bw_conf *conf)
-{
-    (void)conf; /* the tick reads bw_conf_current() */
-}
-
 /* ---- admin ------------------------------------------------------------------------ */
 
 char *sh_render_attacks_json(size_t *len)
@@ -629,26 +676,21 @@ void sh_render_detector_metrics(bw_sbuf *b)
                     "# TYPE bulwark_shield_attacks_total counter\nbulwark_shield_attacks_total %llu\n",
                  (unsigned long long)det.nevents);
     bw_sb_printf(b, "# HELP bulwark_shield_rules_active Automatic rules in force.\n"
-                    "# TYPE bulwark_shield_rules_active gauge\nbulwark_shield_rules_active %u\n", det.nrules);
+                    "# TYPE bulwark_shield_rules_active gauge\nbulwark_shield_rules_active %u\n", det.pub_nrules);
     bw_sb_printf(b, "# HELP bulwark_shield_under_attack 1 while an attack on the site is ongoing.\n"
                     "# TYPE bulwark_shield_under_attack gauge\n");
     size_t nsites = bw_stats_nsites();
     for (uint32_t i = 0; det.sites && i < nsites && i < SH_MAX_SITES; i++) {
         bw_sb_printf(b, "bulwark_shield_under_attack{site=\"");
         bw_sb_escaped(b, bw_stats_site_name(i));
-        bw_sb_printf(b, "\"} %d\n", det.sites[i].attack ? 1 : 0);
+        bw_sb_printf(b, "\"} %d\n", det.sites[i].pub_attack ? 1 : 0);
     }
     bw_sb_printf(b, "# HELP bulwark_shield_baseline_rps Learned normal passed requests/s of the site.\n"
                     "# TYPE bulwark_shield_baseline_rps gauge\n");
     for (uint32_t i = 0; det.sites && i < nsites && i < SH_MAX_SITES; i++) {
         bw_sb_printf(b, "bulwark_shield_baseline_rps{site=\"");
         bw_sb_escaped(b, bw_stats_site_name(i));
-        bw_sb_printf(b, "\"} %.1f\n", det.sites[i].rate.primed ? det.sites[i].rate.mean : 0.0);
+        bw_sb_printf(b, "\"} %.1f\n", det.sites[i].pub_mean);
     }
     pthread_mutex_unlock(&det.lock);
-}
-
-bool sh_site_under_attack(uint32_t slot)
-{
-    return det.sites && slot < SH_MAX_SITES && det.sites[slot].attack;
 }

@@ -41,6 +41,8 @@ static struct {
     bw_token_keys keys;
     bw_gcra_table *gcra;
     bw_geoip *geoip;
+    char *geoip_path;       /* geoip_db at start (NULL: none) */
+    char *key_secret;       /* challenge_key at start, to tell a reload that changes it */
     _Atomic uint32_t now_s; /* wall clock seconds, refreshed by the shield thread */
 } sh;
 
@@ -75,7 +77,9 @@ int bw_shield_start(const bw_conf *conf, char *err, size_t errlen)
         sh.geoip = bw_geoip_open(conf->geoip_db, err, errlen);
         if (!sh.geoip)
             return -1;
+        sh.geoip_path = strdup(conf->geoip_db);
     }
+    sh.key_secret = conf->challenge_key ? strdup(conf->challenge_key) : NULL;
     sh_tick_clock();
     return sh_detect_start(conf);
 }
@@ -87,6 +91,12 @@ void bw_shield_stop(void)
     sh.gcra = NULL;
     bw_geoip_close(sh.geoip);
     sh.geoip = NULL;
+    free(sh.geoip_path);
+    sh.geoip_path = NULL;
+    if (sh.key_secret)
+        memset(sh.key_secret, 0, strlen(sh.key_secret));
+    free(sh.key_secret);
+    sh.key_secret = NULL;
     bw_token_keys_wipe(&sh.keys);
     for (unsigned i = 0; i < SH_MAX_WORKERS; i++) {
         free(sh_workers[i]);
@@ -95,11 +105,24 @@ void bw_shield_stop(void)
     atomic_store(&sh_nworkers, 0);
 }
 
-void bw_shield_reconfigure(const bw_conf *conf)
+static bool same_text(const char *a, const char *b)
 {
-    /* The GeoIP database and the key stay those of the start: a changed
-     * geoip_db or challenge_key needs a restart (said by conf.c at reload). */
-    sh_detect_reconfigure(conf);
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int bw_shield_reload_check(const bw_conf *conf, char *err, size_t errlen)
+{
+    /* A reload that brings country= rules the running process cannot
+     * answer would make "country!=X" match everyone: refuse it. */
+    if (!same_text(conf->geoip_db, sh.geoip_path)) {
+        snprintf(err, errlen, "geoip_db changes only on restart (running: %s)",
+                 sh.geoip_path ? sh.geoip_path : "none");
+        return -1;
+    }
+    if (!same_text(conf->challenge_key, sh.key_secret))
+        bw_log(BW_LOG_WARN, "challenge_key changes only on restart (tokens stay signed with the "
+                            "running key)");
+    return 0;
 }
 
 bw_shield_worker *bw_shield_worker_new(unsigned id)
@@ -166,9 +189,12 @@ static void set_cookie(bw_shield_result *res, const bw_conf *conf, uint32_t slot
     res->cookie_len = len > 0 && (size_t)len < sizeof res->cookie ? (size_t)len : 0;
 }
 
+/* Only a local path: "//host" and "/\\host" are taken by browsers as
+ * another site (an open redirect on every challenged page otherwise). */
 static void set_location(bw_shield_result *res, const char *p, size_t n)
 {
-    if (n == 0 || n >= sizeof res->location || p[0] != '/') {
+    if (n == 0 || n >= sizeof res->location || p[0] != '/' ||
+        (n > 1 && (p[1] == '/' || p[1] == '\\'))) {
         p = "/";
         n = 1;
     }
@@ -213,12 +239,19 @@ static bw_shield_verdict pow_answer(bw_shield_worker *sw, const bw_conf *conf, u
     bw_str c, n;
     size_t rlen = 0;
     uint8_t level = 9;
-    if (bw_pow_parse_query(req->query, &c, &n, res->location, sizeof res->location, &rlen) &&
+    bool parsed = bw_pow_parse_query(req->query, &c, &n, res->location, sizeof res->location, &rlen);
+    /* where to go next, right or wrong: never back to this endpoint (a
+     * stale answer would loop on itself) */
+    if (parsed && !(rlen >= sizeof(BW_POW_PATH) - 1 &&
+                    memcmp(res->location, BW_POW_PATH, sizeof(BW_POW_PATH) - 1) == 0))
+        set_location(res, res->location, rlen);
+    else
+        set_location(res, "/", 1);
+    if (parsed &&
         bw_token_verify(&sh.keys, c, wall_s(), slot, f->attr[BW_ATTR_PREFIX], f->bind, &level) ==
             BW_TOKEN_OK &&
         level == 0 && bw_pow_check(c, n, conf->pow_bits)) {
         set_cookie(res, conf, slot, f, 2);
-        set_location(res, res->location, rlen);
         return mitigate(sw, slot, res, BW_SHIELD_POW_PASSED, BW_REASON_NONE);
     }
     return mitigate(sw, slot, res, BW_SHIELD_POW, BW_REASON_BAD_POW);
@@ -276,7 +309,8 @@ static uint64_t limit_key(const bw_policy_rule_info *ri, const bw_policy_req *pr
 
 /* Apply a matched policy rule.  PASS means "go on" for log-only and a
  * rate limit that was not exceeded; allow is told apart by *allowed. */
-static bw_shield_verdict policy_verdict(bw_shield_worker *sw, const bw_conf *conf, uint32_t slot,
+static bw_shield_verdict policy_verdict(bw_shield_worker *sw, const bw_conf *conf,
+                                        const bw_site_conf *site, uint32_t slot,
                                         const bw_shield_feat *f, const bw_http_request *req,
                                         const bw_policy_rule_info *ri, const bw_policy_req *pr,
                                         uint8_t level, uint64_t now_ms, bw_shield_result *res,
@@ -307,11 +341,23 @@ static bw_shield_verdict policy_verdict(bw_shield_worker *sw, const bw_conf *con
         res->retry_after_s = (uint32_t)(retry_ns / 1000000000ull) + 1;
         return mitigate(sw, slot, res, BW_SHIELD_LIMIT, BW_REASON_POLICY);
     }
-    default: /* log-only: counted by the caller's log line, then on */
+    default: /* log-only: counted, logged (at most once a second per worker), then on */
+        bw_counter_add(&sw->site[slot].logged, 1);
+        if (now_ms - sw->last_log_ms >= 1000) {
+            sw->last_log_ms = now_ms;
+            char desc[256];
+            bw_policy_describe(site->policy, ri->index, desc, sizeof desc);
+            bw_log(BW_LOG_INFO, "shield: site %s: rule %u matched (%s): %.*s %.*s", bw_stats_site_name(slot),
+                   ri->index + 1, desc, (int)req->method.len, req->method.p,
+                   (int)(req->target.len > 200 ? 200 : req->target.len), req->target.p);
+        }
         return BW_SHIELD_PASS;
     }
 }
 
+/* The first automatic rule of the site that applies to this client (its
+ * token level exempts it from challenges up to that level; 255: only
+ * block rules count). */
 static bw_shield_verdict auto_rules(bw_shield_worker *sw, const bw_conf *conf, uint32_t slot,
                                     const bw_shield_feat *f, const bw_http_request *req,
                                     uint8_t level, bw_shield_result *res)
@@ -323,11 +369,12 @@ static bw_shield_verdict auto_rules(bw_shield_worker *sw, const bw_conf *conf, u
         sh_rule *r = rs->rules[i];
         if (r->site != slot || (r->attr != SH_ANY_ATTR && f->attr[r->attr] != r->value))
             continue;
-        if ((r->action == BW_SHIELD_CHALLENGE && level >= 1) || (r->action == BW_SHIELD_POW && level >= 2))
+        uint8_t action = atomic_load_explicit(&r->action, memory_order_relaxed);
+        if ((action == BW_SHIELD_CHALLENGE && level >= 1) || (action == BW_SHIELD_POW && level >= 2))
             continue;
         atomic_fetch_add_explicit(&r->hits, 1, memory_order_relaxed);
         bw_shield_reason why = r->attr == SH_ANY_ATTR ? BW_REASON_UNDER_ATTACK : BW_REASON_AUTO;
-        return challenge(sw, conf, slot, f, req, res, (bw_shield_verdict)r->action, why);
+        return challenge(sw, conf, slot, f, req, res, (bw_shield_verdict)action, why);
     }
     return BW_SHIELD_PASS;
 }
@@ -349,9 +396,8 @@ bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, con
     bw_shield_feat f;
     bw_shield_features(&f, req, family, addr);
 
-    if (req->path.len == sizeof(BW_POW_PATH) - 1 && memcmp(req->path.p, BW_POW_PATH, req->path.len) == 0)
-        return pow_answer(sw, conf, slot, &f, req, res);
-
+    bool pow_path = req->path.len == sizeof(BW_POW_PATH) - 1 &&
+                    memcmp(req->path.p, BW_POW_PATH, req->path.len) == 0;
     uint8_t level = token_level(&f, slot);
     bool allowed = false;
     if (site->policy) {
@@ -365,10 +411,19 @@ bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, con
          * passed do not end the evaluation: the next rule gets its say */
         for (unsigned from = 0; !allowed && bw_policy_match_from(site->policy, &pr, from, &ri);
              from = ri.index + 1) {
-            bw_shield_verdict v = policy_verdict(sw, conf, slot, &f, req, &ri, &pr, level, now_ms, res, &allowed);
+            bw_shield_verdict v = policy_verdict(sw, conf, site, slot, &f, req, &ri, &pr, level, now_ms, res,
+                                                 &allowed);
             if (v != BW_SHIELD_PASS)
                 return v;
         }
+    }
+    /* The proof-of-work answer comes after the rules that stop a client
+     * outright (policy, automatic blocks): a blocked bot must not get
+     * HMAC work and a page out of bulwark through this door. */
+    if (pow_path) {
+        if (!allowed && auto_rules(sw, conf, slot, &f, req, 255, res) == BW_SHIELD_BLOCK)
+            return BW_SHIELD_BLOCK;
+        return pow_answer(sw, conf, slot, &f, req, res);
     }
     if (!allowed) {
         bw_shield_verdict v = auto_rules(sw, conf, slot, &f, req, level, res);
@@ -419,7 +474,7 @@ void bw_shield_account_clean(bw_shield_worker *sw, const bw_site_conf *site, uin
 /* ---- admin API -------------------------------------------------------------- */
 
 typedef struct site_sum {
-    uint64_t seen, passed, clean, clean_in, clean_out;
+    uint64_t seen, passed, clean, clean_in, clean_out, logged;
     uint64_t verdict[BW_SHIELD_TARPIT + 1];
     uint64_t reason[BW_REASON_COUNT];
 } site_sum;
@@ -436,6 +491,7 @@ static void sum_site(unsigned slot, site_sum *s)
         s->seen += bw_counter_get(&c->seen);
         s->passed += bw_counter_get(&c->passed);
         s->clean += bw_counter_get(&c->clean_requests);
+        s->logged += bw_counter_get(&c->logged);
         s->clean_in += bw_counter_get(&c->clean_bytes_in);
         s->clean_out += bw_counter_get(&c->clean_bytes_out);
         for (int v = 0; v <= BW_SHIELD_TARPIT; v++)
@@ -480,6 +536,12 @@ char *bw_shield_render_metrics(size_t *len)
             site_label(&b, "bulwark_shield_mitigated_total", s);
             bw_sb_printf(&b, ",reason=\"%s\"} %llu\n", reason_names[r], (unsigned long long)sums[s].reason[r]);
         }
+    bw_sb_printf(&b, "# HELP bulwark_shield_policy_logged_total Requests that matched a log-only "
+                     "policy rule.\n# TYPE bulwark_shield_policy_logged_total counter\n");
+    for (unsigned s = 0; s < nsites; s++) {
+        site_label(&b, "bulwark_shield_policy_logged_total", s);
+        bw_sb_printf(&b, "} %llu\n", (unsigned long long)sums[s].logged);
+    }
     bw_sb_printf(&b, "# HELP bulwark_clean_requests_total Clean traffic: requests passed by the shield "
                      "and answered (billing basis).\n# TYPE bulwark_clean_requests_total counter\n");
     for (unsigned s = 0; s < nsites; s++) {

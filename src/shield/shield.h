@@ -35,7 +35,7 @@ typedef enum bw_shield_verdict {
     BW_SHIELD_POW,         /* proof-of-work page (403) */
     BW_SHIELD_POW_PASSED,  /* a solved proof of work: 303 to its return path with a cookie */
     BW_SHIELD_LIMIT,       /* 429 with Retry-After */
-    BW_SHIELD_TARPIT,      /* held, then closed without an answer */
+    BW_SHIELD_TARPIT,      /* closed without an answer (see docs/POLICY.md) */
 } bw_shield_verdict;
 
 /* Why (for logs and metrics). */
@@ -53,7 +53,7 @@ typedef struct bw_shield_result {
     bw_shield_verdict verdict;
     bw_shield_reason reason;
     uint32_t retry_after_s;   /* LIMIT */
-    /* CHALLENGE / POW_PASSED: the Set-Cookie value; POW: the page */
+    /* CHALLENGE / POW_PASSED: the Set-Cookie value */
     char cookie[96];
     size_t cookie_len;
     char location[512];       /* CHALLENGE / POW_PASSED: where to go next */
@@ -67,8 +67,10 @@ typedef struct bw_shield_worker bw_shield_worker;
  * shield thread.  0, or -1 with err set. */
 int bw_shield_start(const bw_conf *conf, char *err, size_t errlen);
 void bw_shield_stop(void);
-/* A new config was published (reload). */
-void bw_shield_reconfigure(const bw_conf *conf);
+/* Before a reload is accepted: 0, or -1 with err set if the new config
+ * needs what only a restart gives (another geoip_db).  Warns about a
+ * changed challenge_key, which the running process keeps. */
+int bw_shield_reload_check(const bw_conf *conf, char *err, size_t errlen);
 /* The shield thread refreshes the shield's wall clock every tick. */
 void sh_tick_clock(void);
 

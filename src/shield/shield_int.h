@@ -36,6 +36,7 @@ typedef struct sh_site_counters {
     bw_counter passed;                   /* went on to the origin */
     bw_counter verdict[BW_SHIELD_TARPIT + 1]; /* by verdict (PASS unused) */
     bw_counter reason[BW_REASON_COUNT];  /* mitigated, by reason */
+    bw_counter logged;                   /* log-only policy matches */
     bw_counter clean_requests;           /* passed and finished (clean-traffic metering) */
     bw_counter clean_bytes_in, clean_bytes_out;
 } sh_site_counters;
@@ -46,6 +47,7 @@ struct bw_shield_worker {
     _Atomic uint32_t head;
     _Atomic uint32_t tail;
     bw_counter ring_dropped;             /* full ring: the record was skipped (sampling) */
+    uint64_t last_log_ms;                /* log-only lines: at most one a second */
     sh_record rec[SH_RING];
     sh_site_counters site[SH_MAX_SITES];
 };
@@ -55,7 +57,8 @@ typedef struct sh_rule {
     uint32_t id;
     uint32_t site;           /* stats slot */
     uint8_t attr;            /* enum bw_shield_attr, or SH_ANY_ATTR */
-    uint8_t action;          /* BW_SHIELD_BLOCK / CHALLENGE / POW */
+    _Atomic uint8_t action;  /* BW_SHIELD_BLOCK / CHALLENGE / POW; a challenge the bots pass
+                                is raised to pow in place */
     uint64_t value;
     _Atomic uint64_t hits;   /* updated by every worker (relaxed) */
 } sh_rule;
@@ -76,10 +79,7 @@ extern _Atomic unsigned sh_nworkers;
 /* detect.c: the shield thread */
 int sh_detect_start(const bw_conf *conf);
 void sh_detect_stop(void);
-void sh_detect_reconfigure(const bw_conf *conf);
 char *sh_render_attacks_json(size_t *len);
 void sh_render_detector_metrics(struct bw_sbuf *b);
-/* Whether a site is in automatic under-attack mode right now. */
-bool sh_site_under_attack(uint32_t slot);
 
 #endif

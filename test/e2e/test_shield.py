@@ -263,3 +263,43 @@ def test_country_rule_without_geoip_db_is_refused():
     p = subprocess.run([h.binary("bulwark"), "-t", "-c", path], capture_output=True, text=True,
                        timeout=10)
     assert p.returncode == 1 and "geoip_db" in p.stderr, p.stderr
+
+
+def test_challenge_redirect_stays_on_the_site():
+    """A challenged "//evil.example/x" must not bounce the visitor to
+    another site (browsers read "//host" and "/\\host" as one)."""
+    o, b = shielded("under_attack on;")
+    for target in ("//evil.example/x", "/\\evil.example/x"):
+        r = get_from(b.port, "127.0.0.1", target)
+        assert r.status == 307 and r.header("Location") == "/", (target, r.header("Location"))
+
+
+def test_stale_proof_of_work_goes_back_to_the_page_not_in_a_loop():
+    o, b = shielded("under_attack on;\n    challenge pow;", top="pow_difficulty 8;\n")
+    r = get_from(b.port, "127.0.0.1", "/chat")
+    challenge, bits, ret = pow_meta(r)
+    # a wrong answer: a new page whose way back is still /chat, not the endpoint
+    wrong = get_from(b.port, "127.0.0.1", f"/.bulwark/pow?c={challenge}&n=x&r=/chat")
+    assert wrong.status == 403
+    assert pow_meta(wrong)[2] == "/chat", pow_meta(wrong)
+    # an answer that points back at the endpoint itself is sent to "/"
+    nonce = solve(challenge, bits)
+    loop = get_from(b.port, "127.0.0.1", f"/.bulwark/pow?c={challenge}&n={nonce}&r=/.bulwark/pow")
+    assert loop.status == 303 and loop.header("Location") == "/", loop
+
+
+def test_blocked_client_gets_no_proof_of_work_service():
+    """A client the policy blocks cannot make bulwark verify and sign through
+    the proof-of-work endpoint."""
+    o, b = shielded("rule block header:User-Agent~badbot;\n    under_attack on;\n    challenge pow;")
+    r = get_from(b.port, "127.0.0.1", "/.bulwark/pow?c=AAAA&n=1&r=/",
+                 [("User-Agent", "badbot/1")])
+    assert r.status == 403 and r.header("X-Bulwark-Challenge") is None, r
+
+
+def test_log_only_rule_counts_and_goes_on():
+    o, b = shielded("rule log-only path=/api/*;\n    rule block path=/api/secret;")
+    assert get_from(b.port, "127.0.0.1", "/api/hello").status == 200
+    assert get_from(b.port, "127.0.0.1", "/api/secret").status == 403  # the next rule still applies
+    assert metric(b.admin_port, 'bulwark_shield_policy_logged_total{site="a.test"}') == 2
+    h.wait_until(lambda: "rule 1 matched" in b.log(), 5, what="the log-only line")
