@@ -16,7 +16,7 @@ secs=${FUZZ_STAGE_SECONDS:-5}
 cc=${FUZZ_CC:-clang}
 dir=$BUILD/fuzz
 counts=$BUILD/stage_fuzz.counts
-names="request response chunked proxyproto conf"
+names="request response chunked proxyproto conf policy token"
 mkdir -p "$dir"
 
 give_up() {

@@ -24,9 +24,11 @@
 #define FUZZ_NO_MAIN
 #include "../fuzz/fuzz_chunked.c"
 #include "../fuzz/fuzz_conf.c"
+#include "../fuzz/fuzz_policy.c"
 #include "../fuzz/fuzz_proxyproto.c"
 #include "../fuzz/fuzz_request.c"
 #include "../fuzz/fuzz_response.c"
+#include "../fuzz/fuzz_token.c"
 
 typedef int (*fuzz_one_fn)(const uint8_t *data, size_t len);
 
@@ -126,6 +128,18 @@ static void test_conf(void **state)
     replay("conf", fuzz_conf_one);
 }
 
+static void test_policy(void **state)
+{
+    (void)state;
+    replay("policy", fuzz_policy_one);
+}
+
+static void test_token(void **state)
+{
+    (void)state;
+    replay("token", fuzz_token_one);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -134,6 +148,8 @@ int main(void)
         cmocka_unit_test(test_chunked),
         cmocka_unit_test(test_proxyproto),
         cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
