@@ -8,7 +8,8 @@
 #
 # Environment: ROUNDS (3) DURATION (10, seconds) CONNS (50) WARMUP (2,
 # seconds) PATH_URL (/api/hello) PROXIES ("bulwark nginx haproxy")
-# ORIGIN_IMPL (bulwark-origin | nginx) BUILD (build) and the ports in
+# ORIGIN_IMPL (bulwark-origin | nginx) SHIELD (on | off: bulwark's shield,
+# on by default; its surge floor is out of reach either way) BUILD (build) and the ports in
 # bench/lib.sh.
 set -euo pipefail
 
@@ -38,14 +39,14 @@ read -r -a PROXY_LIST <<<"$PROXIES"
 . "$(dirname "$0")/lib.sh"
 trap bench_cleanup EXIT INT TERM
 
-CMDLINE="ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS PATH_URL=$PATH_URL PROXIES=\"$PROXIES\" ORIGIN_IMPL=$ORIGIN_IMPL bench/proxy.sh $*"
+CMDLINE="SHIELD=${SHIELD:-on} ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS PATH_URL=$PATH_URL PROXIES=\"$PROXIES\" ORIGIN_IMPL=$ORIGIN_IMPL bench/proxy.sh $*"
 
 bench_preflight "$0"
 
 check_ports_free "$ORIGIN_PORT" "$BULWARK_PORT" "$NGINX_PORT" "$HAPROXY_PORT"
 start_origin
 for p in "${PROXY_LIST[@]}"; do
-    "start_$p" bench
+    if [ "$p" = bulwark ]; then start_bulwark noattack; else "start_$p" bench; fi
     log "$p started on 127.0.0.1:$(port_of "$p") (pid $(pids_of "$p" | tr '\n' ' '), cpu $PROXY_CPU)"
 done
 for p in "${PROXY_LIST[@]}"; do verify_proxy "$p" "$PATH_URL"; done
@@ -97,6 +98,10 @@ for r in $(seq "$ROUNDS"); do
         # shellcheck disable=SC2086
         t1=$(cpu_ticks $pids) b1=$(cpu_busy_ticks "$PROXY_CPU") w1=$(date +%s%N)
         for pid in $pids; do kill -0 "$pid" 2>/dev/null || die "$p (pid $pid) died during the run"; done
+        if [ "$p" = bulwark ] && [ "$(bulwark_non200)" != 0 ]; then
+            curl -s "http://127.0.0.1:$BULWARK_ADMIN_PORT/metrics" | grep -E '^bulwark_(requests|shield_requests)_total' >&2
+            die "bulwark answered something other than the origin's 200 (see above): not a proxy measurement"
+        fi
         parsed=$(parse_wrk "$out") || { cat "$out" >&2; die "cannot parse wrk output for $p"; }
         read -r req rps p50 p99 non2xx sockerr <<<"$parsed"
         cpu_us=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$req" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')
@@ -119,7 +124,7 @@ REPORT=$ROOT/bench/results/proxy-$(date +%Y%m%d-%H%M%S).md
     echo
     machine_info
     echo "- load: wrk -t1 -c$CONNS -d${DURATION}s --latency http://127.0.0.1:PORT$PATH_URL, ${WARMUP}s warm-up before each run, $ROUNDS round(s), proxies in rotating order"
-    echo "- proxies: one worker each; bulwark quick mode (--workers 1 --admin off --access-log off); nginx worker_processes 1, upstream keepalive 64; haproxy nbthread 1, http-reuse always; all three add X-Forwarded-For/-Proto, Forwarded and X-Request-Id"
+    echo "- proxies: one worker each; bulwark --workers 1, access log off, shield on with its surge floor out of reach (bench/lib.sh start_bulwark noattack); nginx worker_processes 1, upstream keepalive 64; haproxy nbthread 1, http-reuse always; all three add X-Forwarded-For/-Proto, Forwarded and X-Request-Id"
     echo "- CPU/req: the proxy's own utime+stime (/proc/PID/stat; nginx master+worker) over the measured run / requests"
     echo "- command: \`$CMDLINE\`"
     echo

@@ -18,8 +18,15 @@
  *      from the window (the attribute value that covers most of the surge
  *      while matching at most shield_max_fp of the baseline) and published
  *      as a rule; with no such value, automatic under-attack mode;
- *   4. an attack ends when the site's total rate (mitigated included) has
- *      been back under the threshold for shield_quiet; its rules go.
+ *   4. the origin's health counts too: a tick whose mean origin latency is
+ *      over 3x its baseline (and 50 ms more), or whose share of origin
+ *      errors is over 20 % (and 3x its baseline), is bad; three bad ticks
+ *      in a row are an attack even without a surge (a slow POST flood on an
+ *      expensive route).  Then a signature is tried if the passed traffic
+ *      is clearly above its baseline, else automatic under-attack mode;
+ *   5. an attack ends when the site's total rate (mitigated included) has
+ *      been back under the threshold, and the origin healthy, for
+ *      shield_quiet; its rules go.
  * Only this thread writes the state below; the admin thread reads events
  * and site summaries under `lock`.
  */
@@ -58,11 +65,27 @@ typedef struct sh_event {
     uint64_t seen;
     char vector[160];            /* "fp=9c0f...: block (covers 99.8%, est. false positives 0.000%)" */
     char top_prefixes[3][52];
+    char cause[24];              /* "rate surge" or "origin degraded" */
     unsigned nrules;
 } sh_event;
 
+/* The origin's health as the proxy sees it (the workers' per-site stats). */
+typedef struct origin_watch {
+    uint64_t n, err, lat_us;     /* totals at the last tick: answers timed, errors, latency sum */
+    bw_ewma lat_ms;              /* mean origin latency per tick, learned on quiet ticks */
+    bw_ewma err_share;
+    unsigned samples;
+    unsigned bad_ticks;          /* in a row */
+    double last_lat_ms, last_err;
+} origin_watch;
+
+#define ORIGIN_MIN_ANSWERS 5      /* a tick with fewer says nothing about latency */
+#define ORIGIN_MIN_SAMPLES 20     /* ticks learned before the baseline is trusted */
+#define ORIGIN_BAD_TICKS 3
+
 typedef struct sh_site {
     bool used;
+    origin_watch ow;
     bw_ewma rate;                /* passed requests/s on quiet ticks */
     unsigned samples;            /* quiet ticks learned */
     bw_cms *base[BW_ATTR_COUNT];
@@ -75,13 +98,14 @@ typedef struct sh_site {
     uint64_t seen, passed;       /* counter totals at the last tick */
     double last_rate_seen, last_rate_passed, threshold;
     bool attack;
-    uint64_t last_high_ms;       /* monotonic: total rate last above threshold */
+    uint64_t last_high_ms;       /* monotonic: last tick the attack was visibly on (see site_tick) */
+    uint64_t rule_hits;          /* hits of its automatic rules at the last tick */
     sh_event ev;                 /* the ongoing attack's event (copied into the ring) */
     uint64_t ev_at;              /* its number in the ring (det.nevents when it started) */
     /* what the admin thread may read, under det.lock (the fields above are
      * this thread's alone) */
     bool pub_attack;
-    double pub_mean;
+    double pub_mean, pub_lat;
 } sh_site;
 
 /* A live rule as the detector tracks it (the rule itself is shared with
@@ -273,6 +297,16 @@ static unsigned site_rule_count(uint32_t slot)
     return n;
 }
 
+/* All hits of a site's automatic rules so far. */
+static uint64_t site_rule_hits(uint32_t slot)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < det.nrules; i++)
+        if (det.rules[i].r->site == slot)
+            n += atomic_load_explicit(&det.rules[i].r->hits, memory_order_relaxed);
+    return n;
+}
+
 static live_rule *rule_find(uint32_t slot, uint8_t attr, uint64_t value)
 {
     for (unsigned i = 0; i < det.nrules; i++) {
@@ -350,7 +384,7 @@ static void event_json(bw_sbuf *b, const sh_event *e)
                  e->end_ms ? "false" : "true", e->peak_rps, (unsigned long long)e->seen,
                  (unsigned long long)e->mitigated, e->nrules);
     bw_sb_escaped(b, e->vector);
-    bw_sb_printf(b, "\",\"top_prefixes\":[");
+    bw_sb_printf(b, "\",\"cause\":\"%s\",\"top_prefixes\":[", e->cause);
     for (int i = 0, k = 0; i < 3; i++)
         if (e->top_prefixes[i][0])
             bw_sb_printf(b, "%s\"%s\"", k++ ? "," : "", e->top_prefixes[i]);
@@ -439,8 +473,9 @@ static void forget_held(sh_site *s)
     s->held_rate = -1;
 }
 
-/* The surge goes on although a challenge rule already covers it: the bots
- * pass the cookie challenge (they keep cookies).  Raise the rule to proof
+/* The surge of passed requests goes on although a challenge rule already
+ * covers it: the bots pass the cookie challenge (they keep cookies).  (A
+ * degraded origin alone does not count: it takes a while to recover.)  Raise the rule to proof
  * of work in place.  A rule gets two ticks first: requests checked before
  * the swap still show in the tick after it. */
 static bool escalate(uint32_t slot, live_rule *lr, uint64_t now)
@@ -456,20 +491,23 @@ static bool escalate(uint32_t slot, live_rule *lr, uint64_t now)
 }
 
 static void add_signature_rule(uint32_t slot, sh_site *s, const bw_site_conf *sc, const bw_conf *conf,
-                               double passed, double expected, uint64_t now, bool *changed)
+                               double passed, double expected, bool try_signature, bool surge,
+                               uint64_t now, bool *changed)
 {
-    if (s->recorded < MIN_RECORDS)
+    if (try_signature && s->recorded < MIN_RECORDS)
         return;
     const bw_topk *win[BW_ATTR_COUNT];
     const bw_cms *base[BW_ATTR_COUNT];
     for (int a = 0; a < BW_ATTR_COUNT; a++)
         win[a] = s->win[a], base[a] = s->base[a];
-    bw_signature sig = bw_sig_choose(win, base, BW_ATTR_COUNT, passed, expected, (double)s->recorded,
-                                     conf->shield_max_fp);
+    bw_signature sig = { .attr = -1 };
+    if (try_signature)
+        sig = bw_sig_choose(win, base, BW_ATTR_COUNT, passed, expected, (double)s->recorded,
+                            conf->shield_max_fp);
     sh_rule *r = NULL;
     char vec[160];
     if (sig.attr >= 0) {
-        if (escalate(slot, rule_find(slot, (uint8_t)sig.attr, sig.value), now))
+        if (surge && escalate(slot, rule_find(slot, (uint8_t)sig.attr, sig.value), now))
             *changed = true;
         if (rule_find(slot, (uint8_t)sig.attr, sig.value))
             return;
@@ -482,7 +520,7 @@ static void add_signature_rule(uint32_t slot, sh_site *s, const bw_site_conf *sc
                  bw_shield_attr_name(sig.attr), (unsigned long long)sig.value, action_name(action),
                  sig.cover * 100, sig.fp * 100, sig.baseline_known ? "" : ", no baseline yet");
     } else if (sc && sc->under_attack == BW_UNDER_ATTACK_AUTO) {
-        if (escalate(slot, rule_find(slot, SH_ANY_ATTR, 0), now))
+        if (surge && escalate(slot, rule_find(slot, SH_ANY_ATTR, 0), now))
             *changed = true;
         if (rule_find(slot, SH_ANY_ATTR, 0))
             return;
@@ -497,6 +535,45 @@ static void add_signature_rule(uint32_t slot, sh_site *s, const bw_site_conf *sc
     s->ev.nrules++;
     memcpy(s->ev.vector, vec, sizeof vec);
     bw_log(BW_LOG_NOTICE, "shield: site %s rule %u: %s", bw_stats_site_name(slot), r->id, vec);
+}
+
+/* This tick's origin health against its baseline; learns when `learn`.
+ * true once ORIGIN_BAD_TICKS bad ticks came in a row. */
+static bool origin_degraded(uint32_t slot, origin_watch *ow, double dt_s, bool learn_ok)
+{
+    uint64_t n = 0, err = 0, lat = 0;
+    size_t nw = bw_stats_nworkers();
+    for (size_t i = 0; i < nw; i++) {
+        bw_site_stats *st = &bw_stats_worker(i)->sites[slot];
+        for (int b = 0; b <= BW_STATS_LAT_BUCKETS; b++)
+            n += bw_counter_get(&st->lat_bucket[b]);
+        err += bw_counter_get(&st->upstream_errors);
+        lat += bw_counter_get(&st->lat_sum_us);
+    }
+    uint64_t dn = n - ow->n, derr = err - ow->err, dlat = lat - ow->lat_us;
+    ow->n = n, ow->err = err, ow->lat_us = lat;
+    if (dn + derr < ORIGIN_MIN_ANSWERS) /* idle, or stalled: keep the last verdict */
+        return ow->bad_ticks >= ORIGIN_BAD_TICKS;
+    double lat_ms = dn ? (double)dlat / (double)dn / 1000.0 : ow->last_lat_ms;
+    double share = (double)derr / (double)(dn + derr);
+    ow->last_lat_ms = lat_ms, ow->last_err = share;
+    bool known = ow->samples >= ORIGIN_MIN_SAMPLES;
+    double base_lat = ow->lat_ms.primed ? ow->lat_ms.mean : lat_ms;
+    double base_err = ow->err_share.primed ? ow->err_share.mean : 0;
+    bool bad = known && ((dn && lat_ms > 3 * base_lat && lat_ms > base_lat + 50) ||
+                         (derr >= ORIGIN_MIN_ANSWERS && share > 0.2 && share > 3 * base_err));
+    ow->bad_ticks = bad ? ow->bad_ticks + 1 : 0;
+    if (!bad && learn_ok) {
+        double alpha = dt_s / RATE_TAU_S;
+        if (1.0 / (ow->samples + 1) > alpha)
+            alpha = 1.0 / (ow->samples + 1);
+        if (dn)
+            bw_ewma_add(&ow->lat_ms, lat_ms, alpha);
+        bw_ewma_add(&ow->err_share, share, alpha);
+        ow->samples++;
+    }
+    (void)slot;
+    return ow->bad_ticks >= ORIGIN_BAD_TICKS;
 }
 
 static void attack_end(uint32_t slot, sh_site *s, uint64_t now, bool *changed)
@@ -529,12 +606,25 @@ static void site_tick(uint32_t slot, sh_site *s, const bw_conf *conf, double dt_
     s->last_rate_passed = rate_passed;
     s->threshold = thr;
     bool surge = rate_passed > thr;
-    if (rate_seen > thr)
+    bool degraded = origin_degraded(slot, &s->ow, dt_s, !s->attack && !surge);
+    /* The attack is visibly on while the total rate (mitigated included)
+     * is above the threshold, the origin is unwell, or its rules still
+     * catch requests (a flood below the threshold that only looks small
+     * because it is being stopped). */
+    uint64_t hits = site_rule_hits(slot);
+    bool catching = hits - s->rule_hits >= MIN_RECORDS / 4;
+    s->rule_hits = hits;
+    if (rate_seen > thr || degraded || catching)
         s->last_high_ms = now;
 
-    if (surge && !s->attack) {
+    if ((surge || degraded) && !s->attack) {
         s->attack = true;
         event_start(slot, s);
+        snprintf(s->ev.cause, sizeof s->ev.cause, "%s", surge ? "rate surge" : "origin degraded");
+        if (!surge)
+            bw_log(BW_LOG_NOTICE, "shield: site %s: origin degraded (mean latency %.1f ms against %.1f, "
+                   "errors %.1f%%) at %.0f requests/s passed", bw_stats_site_name(slot),
+                   s->ow.last_lat_ms, s->ow.lat_ms.mean, s->ow.last_err * 100, rate_passed);
     }
     if (s->attack) {
         s->ev.seen += (uint64_t)d_seen;
@@ -544,10 +634,14 @@ static void site_tick(uint32_t slot, sh_site *s, const bw_conf *conf, double dt_
     }
     if (surge || s->attack)
         forget_held(s);
-    if (surge) {
+    if (surge || degraded) {
         double expected = (s->rate.primed ? s->rate.mean : 0) * dt_s;
+        /* A degraded origin without a surge: a signature only if the
+         * passed traffic is clearly above its baseline (else any jitter
+         * "covers" a tiny surge); otherwise under-attack mode. */
+        bool clear = surge || d_passed - expected >= fmax(MIN_RECORDS, 0.25 * expected);
         unsigned before = s->ev.nrules;
-        add_signature_rule(slot, s, sc, conf, d_passed, expected, now, changed);
+        add_signature_rule(slot, s, sc, conf, d_passed, expected, clear, surge, now, changed);
         if (before == 0 && s->ev.nrules == 1)
             event_log("started", &s->ev);
     } else if (s->attack && (now - s->last_high_ms >= conf->shield_quiet_ms || (sc && !sc->shield))) {
@@ -568,6 +662,7 @@ static void site_tick(uint32_t slot, sh_site *s, const bw_conf *conf, double dt_
     pthread_mutex_lock(&det.lock);
     s->pub_attack = s->attack;
     s->pub_mean = s->rate.primed ? s->rate.mean : 0;
+    s->pub_lat = s->ow.lat_ms.primed ? s->ow.lat_ms.mean : 0;
     pthread_mutex_unlock(&det.lock);
 }
 
@@ -684,6 +779,13 @@ void sh_render_detector_metrics(bw_sbuf *b)
         bw_sb_printf(b, "bulwark_shield_under_attack{site=\"");
         bw_sb_escaped(b, bw_stats_site_name(i));
         bw_sb_printf(b, "\"} %d\n", det.sites[i].pub_attack ? 1 : 0);
+    }
+    bw_sb_printf(b, "# HELP bulwark_shield_origin_latency_baseline_ms Learned mean origin latency of the site.\n"
+                    "# TYPE bulwark_shield_origin_latency_baseline_ms gauge\n");
+    for (uint32_t i = 0; det.sites && i < nsites && i < SH_MAX_SITES; i++) {
+        bw_sb_printf(b, "bulwark_shield_origin_latency_baseline_ms{site=\"");
+        bw_sb_escaped(b, bw_stats_site_name(i));
+        bw_sb_printf(b, "\"} %.2f\n", det.sites[i].pub_lat);
     }
     bw_sb_printf(b, "# HELP bulwark_shield_baseline_rps Learned normal passed requests/s of the site.\n"
                     "# TYPE bulwark_shield_baseline_rps gauge\n");

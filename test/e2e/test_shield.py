@@ -303,3 +303,26 @@ def test_log_only_rule_counts_and_goes_on():
     assert get_from(b.port, "127.0.0.1", "/api/secret").status == 403  # the next rule still applies
     assert metric(b.admin_port, 'bulwark_shield_policy_logged_total{site="a.test"}') == 2
     h.wait_until(lambda: "rule 1 matched" in b.log(), 5, what="the log-only line")
+
+
+def test_post_flood_below_the_floor_is_caught_by_the_origin_s_health():
+    """A POST flood on the expensive route at a rate far under the surge
+    floor: the request rate says nothing, but the origin's latency does.
+    The shield declares the attack ("origin degraded") and stops the flood;
+    the users, who keep cookies, get through."""
+    port = h.free_port()
+    o = h.Server("probe", [h.binary("bulwark-probe"), "--listen", f"127.0.0.1:{port}",
+                           "--quiet", "--chat-cost", "20000"], port=port)  # 20 ms of CPU a chat
+    h.wait_port(port, server=o)
+    b = h.proxy_with_sites([h.site("a.test", [port], extra="default;")])
+    rep = siege(b.port, "-p", f"127.0.0.1:{port}", "-s", "legit:users=30,think=300",
+                "-s", "post-flood:rate=120,start=4,duration=8", seconds=14)
+    flood = scenario(rep, "post-flood")["totals"]
+    assert flood["sent"] > 800
+    attacks = h.admin_get(b.admin_port, "/api/v1/attacks").json()["attacks"]
+    assert attacks and attacks[-1]["cause"] == "origin degraded", attacks
+    # most of the flood never reached the origin
+    assert flood["reached"] < 0.5 * flood["sent"], flood
+    assert flood["blocked"] + flood["challenged"] > 0.5 * flood["sent"], flood
+    legit = scenario(rep, "legit")["totals"]
+    assert legit["ok"] > 0.9 * legit["sent"], legit
