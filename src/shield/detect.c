@@ -210,11 +210,20 @@ static uint64_t prefix_key(const sh_record *r)
     return k ^ ((uint64_t)r->family << 56); /* v4 uses 3 bytes: the family byte never collides */
 }
 
+/* At most this many records of a worker are counted per tick, spread
+ * evenly over what is there: shares are what a signature needs, and
+ * counting every record at 70,000 requests/s cost this thread 3 % of the
+ * core the workers run on.  Rates come from the counters, not from here. */
+#define DRAIN_SAMPLE 2048
+
 static void drain_one(bw_shield_worker *w)
 {
     uint32_t tail = atomic_load_explicit(&w->tail, memory_order_relaxed);
     uint32_t head = atomic_load_explicit(&w->head, memory_order_acquire);
-    for (; tail != head; tail++) {
+    uint32_t stride = (head - tail + DRAIN_SAMPLE - 1) / DRAIN_SAMPLE;
+    if (stride == 0)
+        stride = 1;
+    for (; tail != head; tail += (head - tail < stride ? head - tail : stride)) {
         const sh_record *r = &w->rec[tail & (SH_RING - 1)];
         sh_site *s = site_get(r->site);
         if (!s)

@@ -23,7 +23,8 @@ static inline uint64_t step(uint64_t h, uint64_t w)
 static inline uint64_t tail_word(const char *p, size_t n)
 {
     uint64_t w = 0;
-    memcpy(&w, p, n);
+    if (n) /* p may be NULL for an absent header (memcpy's arguments must not be) */
+        memcpy(&w, p, n);
     return w ^ ((uint64_t)n << 56);
 }
 
