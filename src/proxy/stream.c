@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/hash.h"
 #include "core/log.h"
 #include "proxy/proxy.h"
 #include "shield/pow.h"
@@ -192,14 +193,6 @@ static bool request_id_valid(bw_str v)
     return true;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
 static void request_id_set(bw_stream *s, const bw_http_request *req)
 {
@@ -212,7 +205,7 @@ static void request_id_set(bw_stream *s, const bw_http_request *req)
         }
     }
     bw_worker *w = s->c->w;
-    uint64_t v = mix64(w->rid_seed + ++w->rid_counter);
+    uint64_t v = bw_mix64(w->rid_seed + ++w->rid_counter);
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < 16; i++)
         s->request_id[i] = hex[(v >> (60 - 4 * i)) & 15];

@@ -3,6 +3,8 @@
  */
 #include "shield/features.h"
 
+#include "core/hash.h"
+
 #include <string.h>
 #include <sys/socket.h>
 
@@ -51,15 +53,11 @@ static uint64_t fnv_add_lower(uint64_t h, const char *p, size_t n)
     return step(h, tail_word(p, n) | (LOWER8 & mask));
 }
 
-/* Final avalanche (splitmix64): sketches and rules index by the low bits. */
+/* 0 means "no value" to the sketches and rules: never produce it. */
 static uint64_t mix(uint64_t x)
 {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x ? x : 1; /* 0 means "no value" to the sketches and rules */
+    x = bw_mix64(x);
+    return x ? x : 1;
 }
 
 static uint64_t hash_str(bw_str s, uint64_t seed)

@@ -50,6 +50,8 @@
 
 #include "shield/gcra.h"
 
+#include "core/hash.h"
+
 #if ATOMIC_LLONG_LOCK_FREE != 2
 #error "bw_gcra needs lock-free 64-bit atomics"
 #endif
@@ -166,17 +168,6 @@ uint64_t bw_gcra_evictions(const bw_gcra_table *t)
     return sum;
 }
 
-/* splitmix64's finaliser: callers may pass addresses or counters, whose
- * low bits alone would crowd a few buckets. */
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
 
 static uint64_t add_sat(uint64_t a, uint64_t b)
 {
@@ -227,7 +218,7 @@ bool bw_gcra_take(bw_gcra_table *t, uint64_t key, const bw_gcra_limit *l, uint64
 {
     if (key == 0)
         key = KEY_ZERO;
-    size_t i = (size_t)mix(key ^ t->seed) & t->mask;
+    size_t i = (size_t)bw_mix64(key ^ t->seed) & t->mask;
     bw_gcra_bucket *b = &t->buckets[i];
     bw_gcra_view v;
     for (;;) {

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/sbuf.h"
 #include "shield/gcra.h"
@@ -282,14 +283,6 @@ static uint64_t named_value_hash(const bw_policy_rule_info *ri, const bw_http_re
     return v.len ? x : 0;
 }
 
-static uint64_t key_mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    return x;
-}
-
 /* The GCRA key of a rate-limit rule for this request: the rule's key kind
  * (address, prefix, fingerprint, a header or cookie value), salted with
  * the site and the rule so two rules never share a bucket. */
@@ -304,7 +297,7 @@ static uint64_t limit_key(const bw_policy_rule_info *ri, const bw_policy_req *pr
     case BW_POL_KEY_COOKIE: k = named_value_hash(ri, pr->req); break;
     default: k = f->ip; break;
     }
-    return key_mix(k ^ ((uint64_t)slot << 40) ^ ((uint64_t)ri->index << 20));
+    return bw_mix64(k ^ ((uint64_t)slot << 40) ^ ((uint64_t)ri->index << 20));
 }
 
 /* Apply a matched policy rule.  PASS means "go on" for log-only and a
