@@ -69,7 +69,6 @@ mode_conf() {
     proxied-shield-on) echo "under_attack off;" ;;
     blocked) echo "rule block path=/;" ;;
     challenged) echo "under_attack on;" ;;
-    closed) echo "rule tarpit path=/;" ;;
     esac
 }
 
@@ -110,7 +109,7 @@ hz = $(getconf CLK_TCK)
 print(f'{ticks / hz * 1e6 / n:.2f} {user / hz * 1e6 / n:.2f} {n}')"
 }
 
-MODES=(proxied-shield-off proxied-shield-on blocked challenged closed)
+MODES=(proxied-shield-off proxied-shield-on blocked challenged)
 declare -A RESULTS USER
 for r in $(seq 1 "$ROUNDS"); do
     for m in "${MODES[@]}"; do

@@ -335,6 +335,8 @@ void bw_conn_run(bw_conn *c)
         case BW_CONN_CLOSING:
             conn_flush_and_close(c);
             return;
+        case BW_CONN_TARPIT:
+            return; /* nothing is read or written until the timer */
         }
     }
 }
@@ -374,7 +376,8 @@ void bw_worker_run_deferred(bw_worker *w)
 
 void bw_conn_drain(bw_conn *c)
 {
-    if (c->state == BW_CONN_HEAD && (!c->in.data || bw_buf_empty(&c->in)))
+    if ((c->state == BW_CONN_HEAD && (!c->in.data || bw_buf_empty(&c->in))) ||
+        c->state == BW_CONN_TARPIT)
         bw_conn_close(c);
     else if (c->stream)
         c->stream->keepalive = false;
@@ -421,7 +424,8 @@ static bool waiting_for_head(const bw_timer *t, void *arg)
     (void)arg;
     const bw_conn *c = timer_conn(t);
     return c && !c->dead && c->head_timer &&
-           (c->state == BW_CONN_HEAD || c->state == BW_CONN_PROXY_HDR);
+           (c->state == BW_CONN_HEAD || c->state == BW_CONN_PROXY_HDR ||
+            c->state == BW_CONN_TARPIT);
 }
 
 static bool idle_keepalive(const bw_timer *t, void *arg)
@@ -473,7 +477,23 @@ static void conn_timeout(bw_loop *loop, bw_timer *t)
         /* fall through */
     case BW_CONN_TUNNEL:
     case BW_CONN_CLOSING:
+    case BW_CONN_TARPIT:
         bw_conn_close(c);
         break;
     }
+}
+
+void bw_conn_tarpit(bw_conn *c)
+{
+    bw_worker *w = c->w;
+    if (c->stream) {
+        bw_stream *s = c->stream;
+        c->stream = NULL;
+        bw_stream_discard(s);
+    }
+    bw_buf_put(&w->pool, &c->in);
+    bw_buf_put(&w->pool, &c->out);
+    c->state = BW_CONN_TARPIT;
+    c->head_timer = true; /* a shedding candidate, like a slow head */
+    bw_timer_arm(&w->loop, &c->timer, w->conf->client_header_timeout_ms);
 }

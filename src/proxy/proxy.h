@@ -81,6 +81,7 @@ enum bw_conn_state {
     BW_CONN_STREAM,    /* a request is in flight */
     BW_CONN_TUNNEL,    /* after 101 Switching Protocols: bytes both ways */
     BW_CONN_CLOSING,   /* flushing a final response, then close */
+    BW_CONN_TARPIT,    /* the shield's tarpit: held without an answer, then closed */
 };
 
 struct bw_conn {
@@ -237,6 +238,11 @@ void bw_conn_run(bw_conn *c);
 void bw_conn_defer(bw_conn *c);
 void bw_worker_run_deferred(bw_worker *w); /* worker loop, before bury() */
 void bw_conn_close(bw_conn *c);
+/* The shield's tarpit: end the exchange without a byte of answer and hold
+ * the connection (no buffers, nothing read) for client_header_timeout,
+ * then close it.  A held connection is the first to go when the worker is
+ * full. */
+void bw_conn_tarpit(bw_conn *c);
 /* The worker is full: the client connection least worth keeping, or NULL
  * if every one is doing useful work.  First the one that has waited longest
  * for a request head (if more than a second: slowloris), then the longest

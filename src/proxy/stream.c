@@ -674,7 +674,9 @@ static bool shield_answered(bw_stream *s, const bw_http_request *req)
         break;
     }
     default: /* tarpit: no answer at all; the bot learns nothing and waits for its timeout */
-        bw_stream_abort(s);
+        s->status = 444; /* counted like nginx's "no response" */
+        s->local = true;
+        bw_conn_tarpit(c);
         break;
     }
     return true;

@@ -35,7 +35,7 @@ typedef enum bw_shield_verdict {
     BW_SHIELD_POW,         /* proof-of-work page (403) */
     BW_SHIELD_POW_PASSED,  /* a solved proof of work: 303 to its return path with a cookie */
     BW_SHIELD_LIMIT,       /* 429 with Retry-After */
-    BW_SHIELD_TARPIT,      /* closed without an answer (see docs/POLICY.md) */
+    BW_SHIELD_TARPIT,      /* held without an answer, then closed (docs/POLICY.md) */
 } bw_shield_verdict;
 
 /* Why (for logs and metrics). */

@@ -326,3 +326,20 @@ def test_post_flood_below_the_floor_is_caught_by_the_origin_s_health():
     assert flood["blocked"] + flood["challenged"] > 0.5 * flood["sent"], flood
     legit = scenario(rep, "legit")["totals"]
     assert legit["ok"] > 0.9 * legit["sent"], legit
+
+
+def test_tarpit_holds_the_connection_without_an_answer():
+    o, b = shielded("rule tarpit path=/trap*;", top="client_header_timeout 2s;\n")
+    with conn_from(b.port, "127.0.0.1") as c:
+        c.request("GET", "/trap", headers=BROWSER)
+        c.sock.settimeout(1.0)
+        try:
+            data = c.sock.recv(100)
+            assert False, f"the tarpit answered: {data!r}"
+        except socket.timeout:
+            pass  # held: no byte, no close
+        # ... and let go of after client_header_timeout, still without a byte
+        c.sock.settimeout(5.0)
+        assert c.sock.recv(100) == b""
+    assert get_from(b.port, "127.0.0.1", "/").status == 200  # other requests unaffected
+    assert metric(b.admin_port, 'bulwark_shield_requests_total{site="a.test",outcome="tarpit"}') == 1
