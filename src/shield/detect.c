@@ -65,6 +65,7 @@ typedef struct sh_event {
     uint64_t seen;
     char vector[160];            /* "fp=9c0f...: block (covers 99.8%, est. false positives 0.000%)" */
     char top_prefixes[3][52];
+    char top_countries[3][3];    /* with a GeoIP database: of the top prefixes, by requests */
     char cause[24];              /* "rate surge" or "origin degraded" */
     unsigned nrules;
 } sh_event;
@@ -384,6 +385,52 @@ static void prefix_text(uint64_t key, char *out, size_t cap)
     }
 }
 
+/* The address a prefix key stands for (its first address). */
+static int prefix_addr(uint64_t key, uint8_t addr[16])
+{
+    memset(addr, 0, 16);
+    memcpy(addr, &key, 8);
+    int family = (int)(key >> 56);
+    if (family == AF_INET)
+        return AF_INET;
+    addr[7] = 0; /* the family tag */
+    return AF_INET6;
+}
+
+/* The countries of the tick's busiest prefixes, most requests first. */
+static void top_countries(const sh_site *s, sh_event *e)
+{
+    bw_topk_item top[16];
+    size_t n = bw_topk_list(s->prefixes, top, 16);
+    char cc[16][3];
+    uint64_t count[16];
+    size_t ncc = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t a[16];
+        char c[3];
+        if (!sh_country(prefix_addr(top[i].key, a), a, c))
+            continue;
+        size_t j = 0;
+        while (j < ncc && memcmp(cc[j], c, 3) != 0)
+            j++;
+        if (j == ncc) {
+            memcpy(cc[ncc], c, 3);
+            count[ncc++] = 0;
+        }
+        count[j] += top[i].count;
+    }
+    for (int k = 0; k < 3 && ncc; k++) {
+        size_t best = 0;
+        for (size_t j = 1; j < ncc; j++)
+            if (count[j] > count[best])
+                best = j;
+        memcpy(e->top_countries[k], cc[best], 3);
+        cc[best][0] = cc[ncc - 1][0], cc[best][1] = cc[ncc - 1][1], cc[best][2] = cc[ncc - 1][2];
+        count[best] = count[ncc - 1];
+        ncc--;
+    }
+}
+
 static void event_json(bw_sbuf *b, const sh_event *e)
 {
     bw_sb_printf(b, "{\"id\":%u,\"site\":\"", e->id);
@@ -398,6 +445,10 @@ static void event_json(bw_sbuf *b, const sh_event *e)
     for (int i = 0, k = 0; i < 3; i++)
         if (e->top_prefixes[i][0])
             bw_sb_printf(b, "%s\"%s\"", k++ ? "," : "", e->top_prefixes[i]);
+    bw_sb_printf(b, "],\"top_countries\":[");
+    for (int i = 0, k = 0; i < 3; i++)
+        if (e->top_countries[i][0])
+            bw_sb_printf(b, "%s\"%.2s\"", k++ ? "," : "", e->top_countries[i]);
     bw_sb_printf(b, "]}");
 }
 
@@ -433,6 +484,7 @@ static void event_start(uint32_t slot, sh_site *s)
     size_t n = bw_topk_list(s->prefixes, top, 3);
     for (size_t i = 0; i < n; i++)
         prefix_text(top[i].key, e->top_prefixes[i], sizeof e->top_prefixes[i]);
+    top_countries(s, e);
     pthread_mutex_lock(&det.lock);
     s->ev_at = det.nevents++;
     pthread_mutex_unlock(&det.lock);

@@ -53,6 +53,11 @@ static uint32_t wall_s(void)
     return s ? s : (uint32_t)time(NULL);
 }
 
+bool sh_country(int family, const uint8_t addr[16], char cc[3])
+{
+    return sh.geoip && bw_geoip_country(sh.geoip, family, addr, cc);
+}
+
 void sh_tick_clock(void)
 {
     atomic_store_explicit(&sh.now_s, (uint32_t)time(NULL), memory_order_relaxed);

@@ -80,6 +80,8 @@ extern _Atomic unsigned sh_nworkers;
 int sh_detect_start(const bw_conf *conf);
 void sh_detect_stop(void);
 char *sh_render_attacks_json(size_t *len);
+/* The country of an address, if a GeoIP database is loaded (shield.c). */
+bool sh_country(int family, const uint8_t addr[16], char cc[3]);
 void sh_render_detector_metrics(struct bw_sbuf *b);
 
 #endif

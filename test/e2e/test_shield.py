@@ -228,6 +228,7 @@ def test_rotating_address_flood_gets_a_rule_and_is_blocked():
     assert ev["site"] == "a.test" and ev["mitigated"] > 0.8 * flood["sent"], ev
     assert "block" in ev["vector"] and re.match(r"(fp|ua|order|fp\+path|path)=", ev["vector"]), ev
     assert ev["top_prefixes"] and all(p.endswith("/24") for p in ev["top_prefixes"])
+    assert ev["top_countries"] == []  # no geoip_db here (see the GeoIP test's database)
     assert metric(b.admin_port, "bulwark_shield_attacks_total") >= 1
     blocked = metric(b.admin_port, 'bulwark_shield_requests_total{site="a.test",outcome="block"}')
     assert blocked == flood["blocked"], (blocked, flood)
