@@ -95,6 +95,7 @@ typedef struct sh_site {
     double held_rate;               /* its passed rate; < 0: nothing held */
     bw_topk *win[BW_ATTR_COUNT];
     bw_topk *prefixes;           /* raw /24 or /64 of this tick's records */
+    bw_topk *atk_prefixes;       /* ... of the requests mitigated during the ongoing attack */
     uint64_t recorded;           /* records of this tick */
     uint64_t seen, passed;       /* counter totals at the last tick */
     double last_rate_seen, last_rate_passed, threshold;
@@ -166,6 +167,7 @@ static void site_free(sh_site *s)
         bw_topk_free(s->win[a]);
     }
     bw_topk_free(s->prefixes);
+    bw_topk_free(s->atk_prefixes);
     memset(s, 0, sizeof *s);
 }
 
@@ -185,7 +187,8 @@ static sh_site *site_get(uint32_t slot)
         ok = ok && s->base[a] && s->pending[a] && s->held[a] && s->win[a];
     }
     s->prefixes = bw_topk_new(WINDOW_K);
-    if (!ok || !s->prefixes) {
+    s->atk_prefixes = bw_topk_new(WINDOW_K);
+    if (!ok || !s->prefixes || !s->atk_prefixes) {
         site_free(s);
         return NULL;
     }
@@ -230,6 +233,11 @@ static void drain_one(bw_shield_worker *w)
         sh_site *s = site_get(r->site);
         if (!s)
             continue;
+        if (r->mitigated) {
+            if (s->attack)
+                bw_topk_add(s->atk_prefixes, prefix_key(r), 1);
+            continue;
+        }
         for (int a = 0; a < BW_ATTR_COUNT; a++) {
             bw_topk_add(s->win[a], r->attr[a], 1);
             bw_cms_add(s->pending[a], r->attr[a], 1);
@@ -397,11 +405,37 @@ static int prefix_addr(uint64_t key, uint8_t addr[16])
     return AF_INET6;
 }
 
-/* The countries of the tick's busiest prefixes, most requests first. */
-static void top_countries(const sh_site *s, sh_event *e)
+/* The prefixes of the attack: the tick's busiest, ranked by how far they
+ * are above what the baseline expects of them (real users' /24s recur in
+ * the baseline; a botnet's do not).  Fills top[] with the keys in order of
+ * excess, the excess in count; returns how many have some. */
+static size_t attack_prefixes(const sh_site *s, double expected, bw_topk_item *top, size_t cap)
 {
-    bw_topk_item top[16];
-    size_t n = bw_topk_list(s->prefixes, top, 16);
+    size_t n = bw_topk_list(s->prefixes, top, cap);
+    double total = bw_cms_total(s->base[BW_ATTR_PREFIX]);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t a[16];
+        int family = prefix_addr(top[i].key, a);
+        double share = total > 0 ? bw_cms_get(s->base[BW_ATTR_PREFIX], bw_shield_prefix_hash(family, a)) / total : 0;
+        double excess = (double)(top[i].count - top[i].err) - share * expected;
+        if (excess >= 1) {
+            top[k] = top[i];
+            top[k++].count = (uint64_t)excess;
+        }
+    }
+    for (size_t i = 1; i < k; i++) /* insertion sort by excess, k <= 16 */
+        for (size_t j = i; j > 0 && top[j].count > top[j - 1].count; j--) {
+            bw_topk_item t = top[j];
+            top[j] = top[j - 1];
+            top[j - 1] = t;
+        }
+    return k;
+}
+
+/* The countries of the attack's prefixes, most requests first. */
+static void top_countries(const bw_topk_item *top, size_t n, sh_event *e)
+{
     char cc[16][3];
     uint64_t count[16];
     size_t ncc = 0;
@@ -467,24 +501,36 @@ static void event_log(const char *what, const sh_event *e)
  * newer events have taken that place since. */
 static void event_sync(sh_site *s)
 {
+    /* once requests are being stopped, they say best where the attack
+     * comes from */
+    bw_topk_item top[16];
+    size_t n = bw_topk_list(s->atk_prefixes, top, 16);
+    if (n) {
+        memset(s->ev.top_prefixes, 0, sizeof s->ev.top_prefixes);
+        memset(s->ev.top_countries, 0, sizeof s->ev.top_countries);
+        for (size_t i = 0; i < n && i < 3; i++)
+            prefix_text(top[i].key, s->ev.top_prefixes[i], sizeof s->ev.top_prefixes[i]);
+        top_countries(top, n, &s->ev);
+    }
     pthread_mutex_lock(&det.lock);
     if (det.nevents - s->ev_at <= MAX_EVENTS)
         det.events[s->ev_at % MAX_EVENTS] = s->ev;
     pthread_mutex_unlock(&det.lock);
 }
 
-static void event_start(uint32_t slot, sh_site *s)
+static void event_start(uint32_t slot, sh_site *s, double expected)
 {
     sh_event *e = &s->ev;
     memset(e, 0, sizeof *e);
+    bw_topk_clear(s->atk_prefixes);
     e->id = ++det.next_event_id;
     e->site = slot;
     e->start_ms = wall_ms();
-    bw_topk_item top[3];
-    size_t n = bw_topk_list(s->prefixes, top, 3);
-    for (size_t i = 0; i < n; i++)
+    bw_topk_item top[16];
+    size_t n = attack_prefixes(s, expected, top, 16);
+    for (size_t i = 0; i < n && i < 3; i++)
         prefix_text(top[i].key, e->top_prefixes[i], sizeof e->top_prefixes[i]);
-    top_countries(s, e);
+    top_countries(top, n, e);
     pthread_mutex_lock(&det.lock);
     s->ev_at = det.nevents++;
     pthread_mutex_unlock(&det.lock);
@@ -681,7 +727,7 @@ static void site_tick(uint32_t slot, sh_site *s, const bw_conf *conf, double dt_
 
     if ((surge || degraded) && !s->attack) {
         s->attack = true;
-        event_start(slot, s);
+        event_start(slot, s, (s->rate.primed ? s->rate.mean : 0) * dt_s);
         snprintf(s->ev.cause, sizeof s->ev.cause, "%s", surge ? "rate surge" : "origin degraded");
         if (!surge)
             bw_log(BW_LOG_NOTICE, "shield: site %s: origin degraded (mean latency %.1f ms against %.1f, "

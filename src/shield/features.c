@@ -179,9 +179,14 @@ void bw_shield_features(bw_shield_feat *f, const bw_http_request *req, int famil
     f->family = (uint8_t)family;
     size_t alen = family == AF_INET6 ? 16 : 4;
     memcpy(f->addr, addr, alen);
-    size_t plen = family == AF_INET6 ? 8 : 3; /* /64 or /24 */
     f->ip = mix(fnv_add(FNV_OFFSET ^ (uint64_t)family, (const char *)addr, alen));
-    f->attr[BW_ATTR_PREFIX] = mix(fnv_add(FNV_OFFSET ^ ((uint64_t)family << 8), (const char *)addr, plen));
+    f->attr[BW_ATTR_PREFIX] = bw_shield_prefix_hash(family, addr);
+}
+
+uint64_t bw_shield_prefix_hash(int family, const uint8_t addr[16])
+{
+    size_t plen = family == AF_INET6 ? 8 : 3; /* /64 or /24 */
+    return mix(fnv_add(FNV_OFFSET ^ ((uint64_t)family << 8), (const char *)addr, plen));
 }
 
 const char *bw_shield_attr_name(int attr)

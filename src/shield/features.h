@@ -53,6 +53,9 @@ void bw_shield_features(bw_shield_feat *f, const bw_http_request *req, int famil
  * class.  The query is not part of it. */
 uint64_t bw_shield_path_class(bw_str method, bw_str path);
 
+/* The BW_ATTR_PREFIX value of an address (its /24 or /64). */
+uint64_t bw_shield_prefix_hash(int family, const uint8_t addr[16]);
+
 /* Short names of the attributes ("fp", "ua", ...), for logs and the API. */
 const char *bw_shield_attr_name(int attr);
 

@@ -148,7 +148,7 @@ bw_shield_worker *bw_shield_worker_new(unsigned id)
 
 /* ---- the check ------------------------------------------------------------ */
 
-static void record(bw_shield_worker *sw, uint32_t slot, const bw_shield_feat *f)
+static void record(bw_shield_worker *sw, uint32_t slot, const bw_shield_feat *f, bool mitigated)
 {
     uint32_t head = atomic_load_explicit(&sw->head, memory_order_relaxed);
     uint32_t tail = atomic_load_explicit(&sw->tail, memory_order_acquire);
@@ -160,6 +160,7 @@ static void record(bw_shield_worker *sw, uint32_t slot, const bw_shield_feat *f)
     memcpy(r->attr, f->attr, sizeof r->attr);
     r->site = slot;
     r->family = f->family;
+    r->mitigated = mitigated;
     memset(r->prefix, 0, sizeof r->prefix);
     memcpy(r->prefix, f->addr, f->family == AF_INET6 ? 8 : 3);
     atomic_store_explicit(&sw->head, head + 1, memory_order_release);
@@ -377,23 +378,13 @@ static bw_shield_verdict auto_rules(bw_shield_worker *sw, const bw_conf *conf, u
     return BW_SHIELD_PASS;
 }
 
-bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
-                                  const bw_http_request *req, int family, const uint8_t addr[16],
-                                  uint64_t now_ms, bw_shield_result *res)
+/* The decision, first match wins (see the top of this file). */
+static bw_shield_verdict decide(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
+                                const bw_http_request *req, const bw_shield_feat *fp, int family,
+                                const uint8_t addr[16], uint64_t now_ms, bw_shield_result *res)
 {
-    res->verdict = BW_SHIELD_PASS;
-    res->reason = BW_REASON_NONE;
-    res->cookie_len = res->location_len = 0;
+    const bw_shield_feat f = *fp;
     uint32_t slot = site->stats_slot;
-    sh_site_counters *sc = &sw->site[slot];
-    bw_counter_add(&sc->seen, 1);
-    if (!site->shield) {
-        bw_counter_add(&sc->passed, 1);
-        return BW_SHIELD_PASS;
-    }
-    bw_shield_feat f;
-    bw_shield_features(&f, req, family, addr);
-
     bool pow_path = req->path.len == sizeof(BW_POW_PATH) - 1 &&
                     memcmp(req->path.p, BW_POW_PATH, req->path.len) == 0;
     uint8_t level = token_level(&f, slot);
@@ -432,9 +423,33 @@ bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, con
                              site->challenge_kind >= 2 ? BW_SHIELD_POW : BW_SHIELD_CHALLENGE,
                              BW_REASON_UNDER_ATTACK);
     }
-    bw_counter_add(&sc->passed, 1);
-    record(sw, slot, &f);
     return BW_SHIELD_PASS;
+}
+
+bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
+                                  const bw_http_request *req, int family, const uint8_t addr[16],
+                                  uint64_t now_ms, bw_shield_result *res)
+{
+    res->verdict = BW_SHIELD_PASS;
+    res->reason = BW_REASON_NONE;
+    res->cookie_len = res->location_len = 0;
+    uint32_t slot = site->stats_slot;
+    sh_site_counters *sc = &sw->site[slot];
+    bw_counter_add(&sc->seen, 1);
+    if (!site->shield) {
+        bw_counter_add(&sc->passed, 1);
+        return BW_SHIELD_PASS;
+    }
+    bw_shield_feat f;
+    bw_shield_features(&f, req, family, addr);
+    bw_shield_verdict v = decide(sw, conf, site, req, &f, family, addr, now_ms, res);
+    if (v == BW_SHIELD_PASS)
+        bw_counter_add(&sc->passed, 1);
+    /* passed requests teach the detector; mitigated ones tell the attack
+     * event where they came from */
+    if (v != BW_SHIELD_POW_PASSED)
+        record(sw, slot, &f, v != BW_SHIELD_PASS);
+    return v;
 }
 
 size_t bw_shield_pow_page(const bw_conf *conf, const bw_site_conf *site, const bw_http_request *req,

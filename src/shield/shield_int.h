@@ -26,6 +26,7 @@ typedef struct sh_record {
     uint64_t attr[BW_ATTR_COUNT];
     uint32_t site;           /* stats slot */
     uint8_t family;
+    bool mitigated;          /* answered by the shield: only counted for the attack's origins */
     uint8_t prefix[8];       /* /24 (first 3 bytes) or /64 (8 bytes), for the events' top prefixes */
 } sh_record;
 

@@ -39,6 +39,7 @@ my @nets = (
     [ '127.1.0.0/16',   { country => country('US', 'United States') } ],
     [ '127.2.0.0/16',   { country => country('DE', 'Germany') } ],
     [ '127.3.0.0/16',   { registered_country => country('GB', 'United Kingdom') } ],
+    [ '127.16.0.0/12',  { country => country('RU', 'Russia') } ], # bulwark-siege's first attack range
     [ '10.0.0.0/8',     { country => country('FR', 'France') } ],
     [ '2001:db8::/32',  { country => country('JP', 'Japan') } ],
     [ '2001:db8:1::/48', { country => country('KR', 'South Korea') } ],
