@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import signal
+import random
 import socket
 import subprocess
 import tempfile
@@ -50,8 +51,36 @@ def tmpdir():
     return d
 
 
+_rng = random.SystemRandom()  # forked test processes must not share a sequence
+
+
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
-    """A TCP port nobody listens on right now (bind to port 0, then close)."""
+    """A TCP port nobody uses right now, below the kernel's ephemeral range.
+
+    Port 0 would hand out an ephemeral port, and the tests' own outgoing
+    connections (siege's bots, bulwark to its origins) take ephemeral ports
+    too: one of them could hold the port by the time a server binds it
+    ("Address already in use").  Below the range only listeners live."""
+    lo, _ = _ephemeral_range()
+    for _ in range(200):
+        port = _rng.randrange(20000, max(20001, lo))
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
     s = socket.socket(family, socket.SOCK_STREAM)
     try:
         s.bind((host, 0))
