@@ -370,6 +370,7 @@ static void *worker_main(void *arg)
         bw_loop_run_once(&w->loop, w->again ? 0 : 1000);
         bw_worker_run_deferred(w);
         bury(w);
+        bw_shield_quiescent(w->shield);
         worker_sync_conf(w);
         if (atomic_load_explicit(&stop_requested, memory_order_acquire) && !w->draining)
             worker_start_drain(w);

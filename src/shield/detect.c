@@ -54,7 +54,8 @@
 #define RATE_TAU_S 60.0       /* time constant of the rate baseline */
 #define RULES_PER_SITE 8
 #define MAX_EVENTS 64
-#define RETIRE_MS 2000        /* a replaced rule set is freed after this (workers hold it for one check) */
+#define RETIRE_MS 200         /* a replaced rule set is freed after this, and once every worker has
+                                 finished a loop round since (quiescent-state RCU, see reap()) */
 
 typedef struct sh_event {
     uint32_t id;
@@ -122,6 +123,7 @@ typedef struct retired {
     sh_rule *dead[SH_MAX_RULES]; /* rules no newer set references */
     unsigned ndead;
     uint64_t at_ms;
+    uint64_t qs[SH_MAX_WORKERS]; /* each worker's round count when it was retired */
 } retired;
 
 static struct {
@@ -133,7 +135,8 @@ static struct {
     live_rule rules[SH_MAX_RULES];
     unsigned nrules;
     uint32_t next_rule_id, next_event_id;
-    retired retire[RETIRE_MS / SH_TICK_MS + 4]; /* one publication per tick at most */
+    retired retire[16];          /* one publication per tick at most; a worker may sit 1 s in
+                                    epoll_wait before its round ends (then publish waits) */
     unsigned nretire;
     bool publish_pending;        /* the retire list was full: publish next tick */
     unsigned pub_nrules;         /* for the admin thread, under lock */
@@ -281,6 +284,8 @@ static bool publish(void)
     retired *rt = &det.retire[det.nretire++];
     rt->set = old;
     rt->at_ms = mono_ms();
+    for (unsigned i = 0; i < SH_MAX_WORKERS; i++)
+        rt->qs[i] = sh_workers[i] ? atomic_load_explicit(&sh_workers[i]->qs, memory_order_acquire) : 0;
     rt->ndead = 0;
     for (unsigned i = 0; i < old->n; i++) {
         bool alive = false;
@@ -292,12 +297,24 @@ static bool publish(void)
     return true;
 }
 
-static void reap(uint64_t now)
+/* Every worker has finished a loop round since the set was retired, so
+ * none can still be inside a check that loaded it. */
+static bool all_moved_on(const retired *rt)
+{
+    unsigned n = atomic_load(&sh_nworkers);
+    for (unsigned i = 0; i < n; i++)
+        if (sh_workers[i] &&
+            atomic_load_explicit(&sh_workers[i]->qs, memory_order_acquire) == rt->qs[i])
+            return false;
+    return true;
+}
+
+static void reap(uint64_t now, bool force)
 {
     unsigned k = 0;
     for (unsigned i = 0; i < det.nretire; i++) {
         retired *rt = &det.retire[i];
-        if (now - rt->at_ms < RETIRE_MS) {
+        if (!force && (now - rt->at_ms < RETIRE_MS || !all_moved_on(rt))) {
             det.retire[k++] = *rt;
             continue;
         }
@@ -801,7 +818,7 @@ static void tick(void)
     }
     if (changed || det.publish_pending)
         det.publish_pending = !publish();
-    reap(now);
+    reap(now, false);
     pthread_mutex_lock(&det.lock);
     det.pub_nrules = det.nrules;
     pthread_mutex_unlock(&det.lock);
@@ -851,7 +868,7 @@ void sh_detect_stop(void)
     for (unsigned i = 0; i < det.nrules; i++)
         free(det.rules[i].r);
     det.nrules = 0;
-    reap(UINT64_MAX / 2);
+    reap(0, true); /* the workers have stopped */
 }
 
 /* ---- admin ------------------------------------------------------------------------ */

@@ -146,6 +146,12 @@ bw_shield_worker *bw_shield_worker_new(unsigned id)
     return sw;
 }
 
+void bw_shield_quiescent(bw_shield_worker *sw)
+{
+    atomic_store_explicit(&sw->qs, atomic_load_explicit(&sw->qs, memory_order_relaxed) + 1,
+                          memory_order_release);
+}
+
 /* ---- the check ------------------------------------------------------------ */
 
 static void record(bw_shield_worker *sw, uint32_t slot, const bw_shield_feat *f, bool mitigated)

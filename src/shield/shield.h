@@ -11,8 +11,9 @@
  * The shield thread (detect.c) owns everything that learns: it drains the
  * workers' rings every tick (100 ms), keeps per-site baselines, declares
  * attacks, derives signatures and publishes rule sets.  Workers see a new
- * rule set through one atomic pointer (RCU style: the old set is freed
- * after a grace period far longer than any request's check).
+ * rule set through one atomic pointer (quiescent-state RCU: the old set
+ * is freed once every worker has finished a loop round since the swap,
+ * see bw_shield_quiescent).
  *
  * Ownership: bw_shield_worker belongs to one worker thread (its counters
  * have that single writer; the shield thread and admin read them).
@@ -77,6 +78,10 @@ void sh_tick_clock(void);
 /* One per worker thread, created by the worker (registered for the shield
  * thread and the admin API). */
 bw_shield_worker *bw_shield_worker_new(unsigned id);
+
+/* The worker is between two loop rounds and holds no rule set: called once
+ * a round, it lets the shield thread free the sets it replaced (RCU). */
+void bw_shield_quiescent(bw_shield_worker *sw);
 
 /* The check.  now_ms: the worker loop's clock.  The pow page, when the
  * verdict is POW, is written by bw_shield_pow_page(). */

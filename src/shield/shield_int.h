@@ -49,6 +49,8 @@ struct bw_shield_worker {
     _Atomic uint32_t tail;
     bw_counter ring_dropped;             /* full ring: the record was skipped (sampling) */
     uint64_t last_log_ms;                /* log-only lines: at most one a second */
+    _Atomic uint64_t qs;                 /* loop rounds done: a rule set retired before the
+                                            count moved on may still be in use by this worker */
     sh_record rec[SH_RING];
     sh_site_counters site[SH_MAX_SITES];
 };
