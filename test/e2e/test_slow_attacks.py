@@ -84,6 +84,11 @@ def test_full_worker_with_busy_clients_refuses_the_newcomer():
     o = h.start_origin()
     b = h.proxy_with_sites([h.site("a.test", [o.port])],
                            top_extra="max_connections 2;\nclient_header_timeout 60s;\n")
+    # the readiness probe's connection counts against the 2 until bulwark
+    # has seen it close: wait for that, or the second slow head is refused
+    h.wait_until(lambda: metric(b.admin_port, "bulwark_connections_accepted_total") >= 1 and
+                 metric(b.admin_port, "bulwark_connections_active") == 0, 5,
+                 what="the readiness probe's connection closed")
     slow = [partial_head(b.port) for _ in range(2)]
     h.wait_until(lambda: metric(b.admin_port, "bulwark_connections_active") == 2, 5,
                  what="2 connections held")
