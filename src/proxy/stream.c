@@ -666,8 +666,7 @@ static bool shield_answered(bw_stream *s, const bw_http_request *req)
         break;
     case BW_SHIELD_POW: {
         char page[BW_POW_PAGE_MAX];
-        size_t plen = bw_shield_pow_page(s->conf, s->site, req, c->peer.family, c->peer.a, &r, page,
-                                         sizeof page);
+        size_t plen = bw_shield_pow_page(s->conf, s->site, req, &r, page, sizeof page);
         r.location_len = r.cookie_len = 0;
         hlen = challenge_headers(&r, "pow", hdr, sizeof hdr);
         bw_stream_local_response_ex(s, 403, hdr, hlen, page, plen, "text/html; charset=utf-8");

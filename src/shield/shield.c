@@ -386,14 +386,13 @@ static bw_shield_verdict auto_rules(bw_shield_worker *sw, const bw_conf *conf, u
 
 /* The decision, first match wins (see the top of this file). */
 static bw_shield_verdict decide(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
-                                const bw_http_request *req, const bw_shield_feat *fp, int family,
+                                const bw_http_request *req, const bw_shield_feat *f, int family,
                                 const uint8_t addr[16], uint64_t now_ms, bw_shield_result *res)
 {
-    const bw_shield_feat f = *fp;
     uint32_t slot = site->stats_slot;
     bool pow_path = req->path.len == sizeof(BW_POW_PATH) - 1 &&
                     memcmp(req->path.p, BW_POW_PATH, req->path.len) == 0;
-    uint8_t level = token_level(&f, slot);
+    uint8_t level = token_level(f, slot);
     bool allowed = false;
     if (site->policy) {
         char cc[3];
@@ -406,7 +405,7 @@ static bw_shield_verdict decide(bw_shield_worker *sw, const bw_conf *conf, const
          * passed do not end the evaluation: the next rule gets its say */
         for (unsigned from = 0; !allowed && bw_policy_match_from(site->policy, &pr, from, &ri);
              from = ri.index + 1) {
-            bw_shield_verdict v = policy_verdict(sw, conf, site, slot, &f, req, &ri, &pr, level, now_ms, res,
+            bw_shield_verdict v = policy_verdict(sw, conf, site, slot, f, req, &ri, &pr, level, now_ms, res,
                                                  &allowed);
             if (v != BW_SHIELD_PASS)
                 return v;
@@ -416,16 +415,16 @@ static bw_shield_verdict decide(bw_shield_worker *sw, const bw_conf *conf, const
      * outright (policy, automatic blocks): a blocked bot must not get
      * HMAC work and a page out of bulwark through this door. */
     if (pow_path) {
-        if (!allowed && auto_rules(sw, conf, slot, &f, req, 255, res) == BW_SHIELD_BLOCK)
+        if (!allowed && auto_rules(sw, conf, slot, f, req, 255, res) == BW_SHIELD_BLOCK)
             return BW_SHIELD_BLOCK;
-        return pow_answer(sw, conf, slot, &f, req, res);
+        return pow_answer(sw, conf, slot, f, req, res);
     }
     if (!allowed) {
-        bw_shield_verdict v = auto_rules(sw, conf, slot, &f, req, level, res);
+        bw_shield_verdict v = auto_rules(sw, conf, slot, f, req, level, res);
         if (v != BW_SHIELD_PASS)
             return v;
         if (site->under_attack == BW_UNDER_ATTACK_ON && level < site->challenge_kind)
-            return challenge(sw, conf, slot, &f, req, res,
+            return challenge(sw, conf, slot, f, req, res,
                              site->challenge_kind >= 2 ? BW_SHIELD_POW : BW_SHIELD_CHALLENGE,
                              BW_REASON_UNDER_ATTACK);
     }
@@ -448,6 +447,8 @@ bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, con
     }
     bw_shield_feat f;
     bw_shield_features(&f, req, family, addr);
+    res->prefix = f.attr[BW_ATTR_PREFIX];
+    res->bind = f.bind;
     bw_shield_verdict v = decide(sw, conf, site, req, &f, family, addr, now_ms, res);
     if (v == BW_SHIELD_PASS)
         bw_counter_add(&sc->passed, 1);
@@ -459,17 +460,14 @@ bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, con
 }
 
 size_t bw_shield_pow_page(const bw_conf *conf, const bw_site_conf *site, const bw_http_request *req,
-                          int family, const uint8_t addr[16], const bw_shield_result *res, char *out,
-                          size_t cap)
+                          const bw_shield_result *res, char *out, size_t cap)
 {
-    bw_shield_feat f;
-    bw_shield_features(&f, req, family, addr);
     bw_token_claims c = {
         .expiry_s = wall_s() + POW_CHALLENGE_TTL_S,
         .level = 0, /* a challenge, not a clearance */
         .site = site->stats_slot,
-        .prefix = f.attr[BW_ATTR_PREFIX],
-        .fp = f.bind,
+        .prefix = res->prefix,
+        .fp = res->bind,
     };
     char tok[BW_TOKEN_TEXT_MAX];
     size_t n = bw_token_sign(&sh.keys, &c, tok, sizeof tok);

@@ -59,6 +59,7 @@ typedef struct bw_shield_result {
     size_t cookie_len;
     char location[512];       /* CHALLENGE / POW_PASSED: where to go next */
     size_t location_len;
+    uint64_t prefix, bind;    /* the client's /24 and browser binding (a PoW page binds to them) */
 } bw_shield_result;
 
 typedef struct bw_shield_worker bw_shield_worker;
@@ -89,11 +90,10 @@ bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, con
                                   const bw_http_request *req, int family, const uint8_t addr[16],
                                   uint64_t now_ms, bw_shield_result *res);
 
-/* The proof-of-work page for a request that got POW (same arguments and
- * the check's result). */
+/* The proof-of-work page for a request that got POW: res is the check's
+ * result (it carries the client's /24 and binding the challenge is bound to). */
 size_t bw_shield_pow_page(const bw_conf *conf, const bw_site_conf *site, const bw_http_request *req,
-                          int family, const uint8_t addr[16], const bw_shield_result *res, char *out,
-                          size_t cap);
+                          const bw_shield_result *res, char *out, size_t cap);
 
 /* Clean-traffic metering: a request that was passed is over (bytes both ways). */
 void bw_shield_account_clean(bw_shield_worker *sw, const bw_site_conf *site, uint64_t bytes_in,
