@@ -299,13 +299,7 @@ char *bw_admin_render_metrics(size_t *len)
                 "Requests sent on a kept-alive origin connection.");
     bw_sb_printf(&b, "bulwark_upstream_connections_reused_total %llu\n", (unsigned long long)m.up_reused);
     render_origins(&b);
-    size_t slen = 0;
-    char *shield = bw_shield_render_metrics(&slen);
-    if (shield)
-        bw_sb_printf(&b, "%s", shield);
-    else
-        b.oom = true;
-    free(shield);
+    bw_shield_render_metrics(&b);
     free(ms);
     return bw_sb_finish(&b, len);
 }
@@ -404,13 +398,9 @@ char *bw_admin_render_stats_json(size_t *len)
             bw_sb_printf(&b, ",");
         render_site_json(&b, slots[i], &ms, conf);
     }
-    size_t slen = 0;
-    char *shield = bw_shield_render_stats_json(&slen);
-    if (shield)
-        bw_sb_printf(&b, "],\"shield\":%s}\n", shield);
-    else
-        b.oom = true;
-    free(shield);
+    bw_sb_printf(&b, "],\"shield\":");
+    bw_shield_render_stats_json(&b);
+    bw_sb_printf(&b, "}\n");
     return bw_sb_finish(&b, len);
 }
 

@@ -31,6 +31,7 @@
  * and site summaries under `lock`.
  */
 #include <math.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,8 +108,7 @@ typedef struct sh_site {
     uint64_t ev_at;              /* its number in the ring (det.nevents when it started) */
     /* what the admin thread may read, under det.lock (the fields above are
      * this thread's alone) */
-    bool pub_attack;
-    double pub_mean, pub_lat;
+    double pub_attack, pub_mean, pub_lat; /* attack as a gauge value: 1 or 0 */
 } sh_site;
 
 /* A live rule as the detector tracks it (the rule itself is shared with
@@ -785,7 +785,7 @@ static void site_tick(uint32_t slot, sh_site *s, const bw_conf *conf, double dt_
     if (s->attack)
         event_sync(s);
     pthread_mutex_lock(&det.lock);
-    s->pub_attack = s->attack;
+    s->pub_attack = s->attack ? 1 : 0;
     s->pub_mean = s->rate.primed ? s->rate.mean : 0;
     s->pub_lat = s->ow.lat_ms.primed ? s->ow.lat_ms.mean : 0;
     pthread_mutex_unlock(&det.lock);
@@ -889,6 +889,19 @@ char *sh_render_attacks_json(size_t *len)
     return bw_sb_finish(&b, len);
 }
 
+/* One gauge per site from a double that site_tick publishes (under det.lock). */
+static void site_gauge(bw_sbuf *b, const char *name, const char *help, size_t field, int prec)
+{
+    bw_sb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    size_t nsites = bw_stats_nsites();
+    for (uint32_t i = 0; det.sites && i < nsites && i < SH_MAX_SITES; i++) {
+        double v;
+        memcpy(&v, (const char *)&det.sites[i] + field, sizeof v);
+        sh_site_label(b, name, i);
+        bw_sb_printf(b, "} %.*f\n", prec, v);
+    }
+}
+
 void sh_render_detector_metrics(bw_sbuf *b)
 {
     pthread_mutex_lock(&det.lock);
@@ -897,27 +910,11 @@ void sh_render_detector_metrics(bw_sbuf *b)
                  (unsigned long long)det.nevents);
     bw_sb_printf(b, "# HELP bulwark_shield_rules_active Automatic rules in force.\n"
                     "# TYPE bulwark_shield_rules_active gauge\nbulwark_shield_rules_active %u\n", det.pub_nrules);
-    bw_sb_printf(b, "# HELP bulwark_shield_under_attack 1 while an attack on the site is ongoing.\n"
-                    "# TYPE bulwark_shield_under_attack gauge\n");
-    size_t nsites = bw_stats_nsites();
-    for (uint32_t i = 0; det.sites && i < nsites && i < SH_MAX_SITES; i++) {
-        bw_sb_printf(b, "bulwark_shield_under_attack{site=\"");
-        bw_sb_escaped(b, bw_stats_site_name(i));
-        bw_sb_printf(b, "\"} %d\n", det.sites[i].pub_attack ? 1 : 0);
-    }
-    bw_sb_printf(b, "# HELP bulwark_shield_origin_latency_baseline_ms Learned mean origin latency of the site.\n"
-                    "# TYPE bulwark_shield_origin_latency_baseline_ms gauge\n");
-    for (uint32_t i = 0; det.sites && i < nsites && i < SH_MAX_SITES; i++) {
-        bw_sb_printf(b, "bulwark_shield_origin_latency_baseline_ms{site=\"");
-        bw_sb_escaped(b, bw_stats_site_name(i));
-        bw_sb_printf(b, "\"} %.2f\n", det.sites[i].pub_lat);
-    }
-    bw_sb_printf(b, "# HELP bulwark_shield_baseline_rps Learned normal passed requests/s of the site.\n"
-                    "# TYPE bulwark_shield_baseline_rps gauge\n");
-    for (uint32_t i = 0; det.sites && i < nsites && i < SH_MAX_SITES; i++) {
-        bw_sb_printf(b, "bulwark_shield_baseline_rps{site=\"");
-        bw_sb_escaped(b, bw_stats_site_name(i));
-        bw_sb_printf(b, "\"} %.1f\n", det.sites[i].pub_mean);
-    }
+    site_gauge(b, "bulwark_shield_under_attack", "1 while an attack on the site is ongoing.",
+               offsetof(sh_site, pub_attack), 0);
+    site_gauge(b, "bulwark_shield_origin_latency_baseline_ms",
+               "Learned mean origin latency of the site.", offsetof(sh_site, pub_lat), 2);
+    site_gauge(b, "bulwark_shield_baseline_rps", "Learned normal passed requests/s of the site.",
+               offsetof(sh_site, pub_mean), 1);
     pthread_mutex_unlock(&det.lock);
 }

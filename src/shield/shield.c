@@ -521,96 +521,94 @@ static void sum_site(unsigned slot, site_sum *s)
 static const char *const verdict_names[] = { "pass", "block", "challenge", "pow", "pow_passed", "rate_limit", "tarpit" };
 static const char *const reason_names[] = { "none", "policy", "auto", "under_attack", "bad_pow" };
 
-static void site_label(bw_sbuf *b, const char *metric, unsigned slot)
+void sh_site_label(bw_sbuf *b, const char *metric, unsigned slot)
 {
     bw_sb_printf(b, "%s{site=\"", metric);
     bw_sb_escaped(b, bw_stats_site_name(slot));
     bw_sb_printf(b, "\"");
 }
 
-char *bw_shield_render_metrics(size_t *len)
+void bw_shield_render_metrics(bw_sbuf *b)
 {
-    bw_sbuf b = {0};
     size_t nsites = bw_stats_nsites();
     site_sum *sums = calloc(nsites ? nsites : 1, sizeof *sums);
-    if (!sums)
-        return NULL;
+    if (!sums) {
+        b->oom = true;
+        return;
+    }
     for (unsigned s = 0; s < nsites; s++)
         sum_site(s, &sums[s]);
-    bw_sb_printf(&b, "# HELP bulwark_shield_requests_total Requests checked by the shield, by outcome "
+    bw_sb_printf(b, "# HELP bulwark_shield_requests_total Requests checked by the shield, by outcome "
                      "(pass = sent on to the origin).\n# TYPE bulwark_shield_requests_total counter\n");
     for (unsigned s = 0; s < nsites; s++) {
         for (int v = 0; v <= BW_SHIELD_TARPIT; v++) {
             uint64_t x = v == BW_SHIELD_PASS ? sums[s].passed : sums[s].verdict[v];
-            site_label(&b, "bulwark_shield_requests_total", s);
-            bw_sb_printf(&b, ",outcome=\"%s\"} %llu\n", verdict_names[v], (unsigned long long)x);
+            sh_site_label(b, "bulwark_shield_requests_total", s);
+            bw_sb_printf(b, ",outcome=\"%s\"} %llu\n", verdict_names[v], (unsigned long long)x);
         }
     }
-    bw_sb_printf(&b, "# HELP bulwark_shield_mitigated_total Requests the shield answered itself, by "
+    bw_sb_printf(b, "# HELP bulwark_shield_mitigated_total Requests the shield answered itself, by "
                      "reason.\n# TYPE bulwark_shield_mitigated_total counter\n");
     for (unsigned s = 0; s < nsites; s++)
         for (int r = 1; r < BW_REASON_COUNT; r++) {
-            site_label(&b, "bulwark_shield_mitigated_total", s);
-            bw_sb_printf(&b, ",reason=\"%s\"} %llu\n", reason_names[r], (unsigned long long)sums[s].reason[r]);
+            sh_site_label(b, "bulwark_shield_mitigated_total", s);
+            bw_sb_printf(b, ",reason=\"%s\"} %llu\n", reason_names[r], (unsigned long long)sums[s].reason[r]);
         }
-    bw_sb_printf(&b, "# HELP bulwark_shield_policy_logged_total Requests that matched a log-only "
+    bw_sb_printf(b, "# HELP bulwark_shield_policy_logged_total Requests that matched a log-only "
                      "policy rule.\n# TYPE bulwark_shield_policy_logged_total counter\n");
     for (unsigned s = 0; s < nsites; s++) {
-        site_label(&b, "bulwark_shield_policy_logged_total", s);
-        bw_sb_printf(&b, "} %llu\n", (unsigned long long)sums[s].logged);
+        sh_site_label(b, "bulwark_shield_policy_logged_total", s);
+        bw_sb_printf(b, "} %llu\n", (unsigned long long)sums[s].logged);
     }
-    bw_sb_printf(&b, "# HELP bulwark_clean_requests_total Clean traffic: requests passed by the shield "
+    bw_sb_printf(b, "# HELP bulwark_clean_requests_total Clean traffic: requests passed by the shield "
                      "and answered (billing basis).\n# TYPE bulwark_clean_requests_total counter\n");
     for (unsigned s = 0; s < nsites; s++) {
-        site_label(&b, "bulwark_clean_requests_total", s);
-        bw_sb_printf(&b, "} %llu\n", (unsigned long long)sums[s].clean);
+        sh_site_label(b, "bulwark_clean_requests_total", s);
+        bw_sb_printf(b, "} %llu\n", (unsigned long long)sums[s].clean);
     }
-    bw_sb_printf(&b, "# HELP bulwark_clean_bytes_total Clean traffic bytes, by direction.\n"
+    bw_sb_printf(b, "# HELP bulwark_clean_bytes_total Clean traffic bytes, by direction.\n"
                      "# TYPE bulwark_clean_bytes_total counter\n");
     for (unsigned s = 0; s < nsites; s++) {
-        site_label(&b, "bulwark_clean_bytes_total", s);
-        bw_sb_printf(&b, ",direction=\"in\"} %llu\n", (unsigned long long)sums[s].clean_in);
-        site_label(&b, "bulwark_clean_bytes_total", s);
-        bw_sb_printf(&b, ",direction=\"out\"} %llu\n", (unsigned long long)sums[s].clean_out);
+        sh_site_label(b, "bulwark_clean_bytes_total", s);
+        bw_sb_printf(b, ",direction=\"in\"} %llu\n", (unsigned long long)sums[s].clean_in);
+        sh_site_label(b, "bulwark_clean_bytes_total", s);
+        bw_sb_printf(b, ",direction=\"out\"} %llu\n", (unsigned long long)sums[s].clean_out);
     }
     uint64_t dropped = 0;
     for (unsigned i = 0; i < atomic_load(&sh_nworkers); i++)
         if (sh_workers[i])
             dropped += bw_counter_get(&sh_workers[i]->ring_dropped);
-    bw_sb_printf(&b, "# HELP bulwark_shield_samples_dropped_total Passed requests the detector did not "
+    bw_sb_printf(b, "# HELP bulwark_shield_samples_dropped_total Passed requests the detector did not "
                      "see (its ring was full: it samples).\n# TYPE bulwark_shield_samples_dropped_total "
                      "counter\nbulwark_shield_samples_dropped_total %llu\n", (unsigned long long)dropped);
-    bw_sb_printf(&b, "# HELP bulwark_shield_ratelimit_evictions_total Rate-limit keys forgotten while "
+    bw_sb_printf(b, "# HELP bulwark_shield_ratelimit_evictions_total Rate-limit keys forgotten while "
                      "still limited (the table is full).\n# TYPE bulwark_shield_ratelimit_evictions_total "
                      "counter\nbulwark_shield_ratelimit_evictions_total %llu\n",
                  (unsigned long long)(sh.gcra ? bw_gcra_evictions(sh.gcra) : 0));
-    sh_render_detector_metrics(&b);
+    sh_render_detector_metrics(b);
     free(sums);
-    return bw_sb_finish(&b, len);
 }
 
-char *bw_shield_render_stats_json(size_t *len)
+void bw_shield_render_stats_json(bw_sbuf *b)
 {
-    bw_sbuf b = {0};
     size_t nsites = bw_stats_nsites();
-    bw_sb_printf(&b, "{\"sites\":[");
+    bw_sb_printf(b, "{\"sites\":[");
     for (unsigned s = 0; s < nsites; s++) {
         site_sum m;
         sum_site(s, &m);
-        bw_sb_printf(&b, "%s{\"site\":\"", s ? "," : "");
-        bw_sb_escaped(&b, bw_stats_site_name(s));
-        bw_sb_printf(&b, "\",\"checked\":%llu,\"passed\":%llu,\"clean_requests\":%llu,"
+        bw_sb_printf(b, "%s{\"site\":\"", s ? "," : "");
+        bw_sb_escaped(b, bw_stats_site_name(s));
+        bw_sb_printf(b, "\",\"checked\":%llu,\"passed\":%llu,\"clean_requests\":%llu,"
                          "\"clean_bytes_in\":%llu,\"clean_bytes_out\":%llu,\"mitigated\":{",
                      (unsigned long long)m.seen, (unsigned long long)m.passed,
                      (unsigned long long)m.clean, (unsigned long long)m.clean_in,
                      (unsigned long long)m.clean_out);
         for (int v = 1; v <= BW_SHIELD_TARPIT; v++)
-            bw_sb_printf(&b, "%s\"%s\":%llu", v > 1 ? "," : "", verdict_names[v],
+            bw_sb_printf(b, "%s\"%s\":%llu", v > 1 ? "," : "", verdict_names[v],
                          (unsigned long long)m.verdict[v]);
-        bw_sb_printf(&b, "}}");
+        bw_sb_printf(b, "}}");
     }
-    bw_sb_printf(&b, "]}\n");
-    return bw_sb_finish(&b, len);
+    bw_sb_printf(b, "]}");
 }
 
 char *bw_shield_render_attacks_json(size_t *len)

@@ -99,9 +99,12 @@ size_t bw_shield_pow_page(const bw_conf *conf, const bw_site_conf *site, const b
 void bw_shield_account_clean(bw_shield_worker *sw, const bw_site_conf *site, uint64_t bytes_in,
                              uint64_t bytes_out);
 
-/* Admin API (malloc'd text, caller frees; NULL on allocation failure). */
-char *bw_shield_render_metrics(size_t *len);
+/* Admin API.  Metrics and the stats object are appended to the admin's
+ * buffer; the attacks list is a whole answer (malloc'd, caller frees; NULL
+ * on allocation failure). */
+struct bw_sbuf;
+void bw_shield_render_metrics(struct bw_sbuf *b);
+void bw_shield_render_stats_json(struct bw_sbuf *b); /* per-site clean traffic and mitigation */
 char *bw_shield_render_attacks_json(size_t *len);
-char *bw_shield_render_stats_json(size_t *len); /* per-site clean traffic and mitigation */
 
 #endif

@@ -86,5 +86,7 @@ char *sh_render_attacks_json(size_t *len);
 /* The country of an address, if a GeoIP database is loaded (shield.c). */
 bool sh_country(int family, const uint8_t addr[16], char cc[3]);
 void sh_render_detector_metrics(struct bw_sbuf *b);
+/* `metric{site="NAME"` of a stats slot, for the next label or the value (shield.c). */
+void sh_site_label(struct bw_sbuf *b, const char *metric, unsigned slot);
 
 #endif
