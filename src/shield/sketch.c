@@ -80,16 +80,23 @@ static void cms_index(const bw_cms *s, uint64_t key, size_t *at)
         at[r] = ((size_t)r << s->width_log2) | (size_t)((x * row_seed[r]) >> shift);
 }
 
+/* The key's estimate: the least of its counters, one per row. */
+static double cms_min(const bw_cms *s, const size_t *at)
+{
+    double min = s->cells[at[0]];
+    for (unsigned r = 1; r < s->depth; r++)
+        if (s->cells[at[r]] < min)
+            min = s->cells[at[r]];
+    return min;
+}
+
 void bw_cms_add(bw_cms *s, uint64_t key, double n)
 {
     if (!(n > 0))
         return; /* conservative update holds only for growing counts; also drops NaN */
     size_t at[BW_CMS_MAX_DEPTH];
     cms_index(s, key, at);
-    double min = s->cells[at[0]];
-    for (unsigned r = 1; r < s->depth; r++)
-        if (s->cells[at[r]] < min)
-            min = s->cells[at[r]];
+    double min = cms_min(s, at);
     /* A store every row, as max: a branch on "below want" is a coin toss
      * per row and its mispredictions made the update 4x slower. */
     double want = min + n;
@@ -104,11 +111,7 @@ double bw_cms_get(const bw_cms *s, uint64_t key)
 {
     size_t at[BW_CMS_MAX_DEPTH];
     cms_index(s, key, at);
-    double min = s->cells[at[0]];
-    for (unsigned r = 1; r < s->depth; r++)
-        if (s->cells[at[r]] < min)
-            min = s->cells[at[r]];
-    return min;
+    return cms_min(s, at);
 }
 
 double bw_cms_total(const bw_cms *s)
