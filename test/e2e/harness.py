@@ -181,6 +181,17 @@ def start_origin(name="origin", port=None, quiet=False, extra_ports=()):
     return srv
 
 
+def start_probe(chat_cost_us=0):
+    """bulwark-probe on a free port: the origin that serves siege's site
+    (pages, assets, login, POST /api/chat burning chat_cost_us of CPU) and
+    counts what reaches it."""
+    port = free_port()
+    srv = Server("probe", [binary("bulwark-probe"), "--listen", f"127.0.0.1:{port}",
+                           "--quiet", "--chat-cost", str(chat_cost_us)], port=port)
+    wait_port(port, server=srv)
+    return srv
+
+
 def write_file(path, text):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:

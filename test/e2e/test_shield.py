@@ -40,17 +40,8 @@ def clearance_cookie(resp):
     return m.group(1)
 
 
-def start_probe():
-    """bulwark-probe: the origin that serves siege's site (pages, assets, login)."""
-    port = h.free_port()
-    srv = h.Server("probe", [h.binary("bulwark-probe"), "--listen", f"127.0.0.1:{port}",
-                             "--quiet", "--chat-cost", "0"], port=port)
-    h.wait_port(port, server=srv)
-    return srv
-
-
 def shielded(extra="", top="", probe=False):
-    o = start_probe() if probe else h.start_origin()
+    o = h.start_probe() if probe else h.start_origin()
     extra = "default;\n    " + extra  # siege's Host is not a.test
     b = h.proxy_with_sites([h.site("a.test", [o.port], extra=extra)], top_extra=top)
     return o, b
@@ -314,10 +305,8 @@ def test_post_flood_below_the_floor_is_caught_by_the_origin_s_health():
     floor: the request rate says nothing, but the origin's latency does.
     The shield declares the attack ("origin degraded") and stops the flood;
     the users, who keep cookies, get through."""
-    port = h.free_port()
-    o = h.Server("probe", [h.binary("bulwark-probe"), "--listen", f"127.0.0.1:{port}",
-                           "--quiet", "--chat-cost", "20000"], port=port)  # 20 ms of CPU a chat
-    h.wait_port(port, server=o)
+    o = h.start_probe(chat_cost_us=20000)  # 20 ms of CPU a chat
+    port = o.port
     b = h.proxy_with_sites([h.site("a.test", [port], extra="default;")])
     rep = siege(b.port, "-p", f"127.0.0.1:{port}", "-s", "legit:users=30,think=300",
                 "-s", "post-flood:rate=120,start=4,duration=8", seconds=14)

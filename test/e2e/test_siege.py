@@ -13,14 +13,6 @@ import subprocess
 import harness as h
 
 
-def start_probe():
-    port = h.free_port()
-    srv = h.Server("probe", [h.binary("bulwark-probe"), "--listen", f"127.0.0.1:{port}",
-                             "--quiet", "--chat-cost", "0"], port=port)
-    h.wait_port(port, server=srv)
-    return srv
-
-
 def siege(target_port, probe_port, *args, seconds=3, timeout=60):
     """Run siege to the end; returns (report dict, stdout text)."""
     d = h.tmpdir()
@@ -59,7 +51,7 @@ def assert_counts_agree(s, redirects=0):
 
 
 def test_siege_counts_agree_through_bulwark():
-    probe = start_probe()
+    probe = h.start_probe()
     port, admin = h.free_port(), h.free_port()
     h.start_bulwark(args=["--listen", f"127.0.0.1:{port}", "--origin",
                           f"127.0.0.1:{probe.port}", "--workers", "1",
@@ -82,7 +74,7 @@ def test_siege_counts_agree_through_bulwark():
 
 
 def test_siege_straight_at_probe_rotates_addresses():
-    probe = start_probe()
+    probe = h.start_probe()
     rep, _ = siege(probe.port, probe.port, "-s", "http-flood:rate=300,per-ip=3", seconds=2)
     flood = scenario(rep, "http-flood")
     assert_counts_agree(flood)
@@ -96,7 +88,7 @@ def test_siege_straight_at_probe_rotates_addresses():
 
 
 def test_siege_legit_login_follows_redirect_with_cookies():
-    probe = start_probe()
+    probe = h.start_probe()
     rep, _ = siege(probe.port, probe.port, "-s", "legit:users=20,think=50", seconds=3)
     legit = scenario(rep, "legit")
     t = legit["totals"]

@@ -140,14 +140,6 @@ def siege_run(target, probe, *scenarios, seconds):
     return {s["name"]: s for s in rep["scenarios"]}
 
 
-def start_probe():
-    port = h.free_port()
-    srv = h.Server("probe", [h.binary("bulwark-probe"), "--listen", f"127.0.0.1:{port}",
-                             "--quiet", "--chat-cost", "0"], port=port)
-    h.wait_port(port, server=srv)
-    return srv
-
-
 def assert_legit_unharmed(legit):
     t = legit["totals"]
     assert t["sent"] > 500, t
@@ -158,7 +150,7 @@ def assert_legit_unharmed(legit):
 def test_slowloris_15000_connections_legit_keeps_999():
     """bulwark holds all 15,000 slow heads (they cost it ~0.3 KiB each) and
     real users do not notice."""
-    probe = start_probe()
+    probe = h.start_probe()
     b = h.proxy_with_sites([h.site("a.test", [probe.port])], top_extra="max_connections 18000;\n")
     res = siege_run(b.port, probe.port, "legit:users=50,think=200",
                     "slowloris:rate=3000,conns=15000,interval=2000", seconds=20)
@@ -174,7 +166,7 @@ def test_slowloris_15000_connections_legit_keeps_999():
 def test_slowloris_above_the_connection_cap_is_shed():
     """15,000 slow heads against a worker capped at 5,000: each newcomer
     sheds the oldest slow head, so real users still get in."""
-    probe = start_probe()
+    probe = h.start_probe()
     b = h.proxy_with_sites([h.site("a.test", [probe.port])], top_extra="max_connections 5000;\n")
     res = siege_run(b.port, probe.port, "legit:users=50,think=200",
                     "slowloris:rate=3000,conns=15000,interval=2000", seconds=15)
@@ -185,7 +177,7 @@ def test_slowloris_above_the_connection_cap_is_shed():
 
 
 def test_slow_post_legit_keeps_999():
-    probe = start_probe()
+    probe = h.start_probe()
     b = h.proxy_with_sites([h.site("a.test", [probe.port])])
     res = siege_run(b.port, probe.port, "legit:users=50,think=200",
                     "slow-post:rate=500,conns=2000,interval=1000", seconds=16)
