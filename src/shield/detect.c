@@ -100,7 +100,6 @@ typedef struct sh_site {
     bw_topk *atk_prefixes;       /* ... of the requests mitigated during the ongoing attack */
     uint64_t recorded;           /* records of this tick */
     uint64_t seen, passed;       /* counter totals at the last tick */
-    double last_rate_seen, last_rate_passed, threshold;
     bool attack;
     uint64_t last_high_ms;       /* monotonic: last tick the attack was visibly on (see site_tick) */
     uint64_t rule_hits;          /* hits of its automatic rules at the last tick */
@@ -662,7 +661,7 @@ static void add_signature_rule(uint32_t slot, sh_site *s, const bw_site_conf *sc
     bw_log(BW_LOG_NOTICE, "shield: site %s rule %u: %s", bw_stats_site_name(slot), r->id, vec);
 }
 
-/* This tick's origin health against its baseline; learns when `learn`.
+/* This tick's origin health against its baseline; learns when learn_ok.
  * true once ORIGIN_BAD_TICKS bad ticks came in a row. */
 static bool origin_degraded(uint32_t slot, origin_watch *ow, double dt_s, bool learn_ok)
 {
@@ -697,7 +696,6 @@ static bool origin_degraded(uint32_t slot, origin_watch *ow, double dt_s, bool l
         bw_ewma_add(&ow->err_share, share, alpha);
         ow->samples++;
     }
-    (void)slot;
     return ow->bad_ticks >= ORIGIN_BAD_TICKS;
 }
 
@@ -727,9 +725,6 @@ static void site_tick(uint32_t slot, sh_site *s, const bw_conf *conf, double dt_
             attack_end(slot, s, now, changed);
         return;
     }
-    s->last_rate_seen = rate_seen;
-    s->last_rate_passed = rate_passed;
-    s->threshold = thr;
     bool surge = rate_passed > thr;
     bool degraded = origin_degraded(slot, &s->ow, dt_s, !s->attack && !surge);
     /* The attack is visibly on while the total rate (mitigated included)
@@ -836,9 +831,8 @@ static void *detect_main(void *arg)
     return NULL;
 }
 
-int sh_detect_start(const bw_conf *conf)
+int sh_detect_start(void)
 {
-    (void)conf;
     det.sites = calloc(SH_MAX_SITES, sizeof *det.sites);
     if (!det.sites)
         return -1;

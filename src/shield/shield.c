@@ -87,7 +87,7 @@ int bw_shield_start(const bw_conf *conf, char *err, size_t errlen)
     }
     sh.key_secret = conf->challenge_key ? strdup(conf->challenge_key) : NULL;
     sh_tick_clock();
-    return sh_detect_start(conf);
+    return sh_detect_start();
 }
 
 void bw_shield_stop(void)

@@ -80,7 +80,7 @@ extern bw_shield_worker *sh_workers[SH_MAX_WORKERS];
 extern _Atomic unsigned sh_nworkers;
 
 /* detect.c: the shield thread */
-int sh_detect_start(const bw_conf *conf);
+int sh_detect_start(void); /* the tick reads bw_conf_current() */
 void sh_detect_stop(void);
 char *sh_render_attacks_json(size_t *len);
 /* The country of an address, if a GeoIP database is loaded (shield.c). */
