@@ -185,6 +185,22 @@ static uint8_t token_level(const bw_shield_feat *f, uint32_t slot)
     return level;
 }
 
+/* The token level, verified (an HMAC) only when a decision depends on it:
+ * a browser sends its cookie with every request, most of which meet no
+ * challenge at all. */
+typedef struct lazy_level {
+    int v; /* -1: not verified yet */
+    const bw_shield_feat *f;
+    uint32_t slot;
+} lazy_level;
+
+static uint8_t level_of(lazy_level *l)
+{
+    if (l->v < 0)
+        l->v = token_level(l->f, l->slot);
+    return (uint8_t)l->v;
+}
+
 static void set_cookie(bw_shield_result *res, const bw_conf *conf, uint32_t slot,
                        const bw_shield_feat *f, uint8_t level)
 {
@@ -318,7 +334,7 @@ static bw_shield_verdict policy_verdict(bw_shield_worker *sw, const bw_conf *con
                                         const bw_site_conf *site, uint32_t slot,
                                         const bw_shield_feat *f, const bw_http_request *req,
                                         const bw_policy_rule_info *ri, const bw_policy_req *pr,
-                                        uint8_t level, uint64_t now_ms, bw_shield_result *res,
+                                        lazy_level *lv, uint64_t now_ms, bw_shield_result *res,
                                         bool *allowed)
 {
     switch (ri->action) {
@@ -330,11 +346,11 @@ static bw_shield_verdict policy_verdict(bw_shield_worker *sw, const bw_conf *con
     case BW_POL_TARPIT:
         return mitigate(sw, slot, res, BW_SHIELD_TARPIT, BW_REASON_POLICY);
     case BW_POL_CHALLENGE:
-        if (level >= 1)
+        if (level_of(lv) >= 1)
             return BW_SHIELD_PASS;
         return challenge(sw, conf, slot, f, req, res, BW_SHIELD_CHALLENGE, BW_REASON_POLICY);
     case BW_POL_POW:
-        if (level >= 2)
+        if (level_of(lv) >= 2)
             return BW_SHIELD_PASS;
         return challenge(sw, conf, slot, f, req, res, BW_SHIELD_POW, BW_REASON_POLICY);
     case BW_POL_RATE_LIMIT: {
@@ -361,11 +377,11 @@ static bw_shield_verdict policy_verdict(bw_shield_worker *sw, const bw_conf *con
 }
 
 /* The first automatic rule of the site that applies to this client (its
- * token level exempts it from challenges up to that level; 255: only
+ * token level exempts it from challenges up to that level; lv NULL: only
  * block rules count). */
 static bw_shield_verdict auto_rules(bw_shield_worker *sw, const bw_conf *conf, uint32_t slot,
                                     const bw_shield_feat *f, const bw_http_request *req,
-                                    uint8_t level, bw_shield_result *res)
+                                    lazy_level *lv, bw_shield_result *res)
 {
     sh_ruleset *rs = atomic_load_explicit(&sh_current_rules, memory_order_acquire);
     if (!rs)
@@ -375,7 +391,8 @@ static bw_shield_verdict auto_rules(bw_shield_worker *sw, const bw_conf *conf, u
         if (r->site != slot || (r->attr != SH_ANY_ATTR && f->attr[r->attr] != r->value))
             continue;
         uint8_t action = atomic_load_explicit(&r->action, memory_order_relaxed);
-        if ((action == BW_SHIELD_CHALLENGE && level >= 1) || (action == BW_SHIELD_POW && level >= 2))
+        if (action != BW_SHIELD_BLOCK &&
+            (!lv || level_of(lv) >= (action == BW_SHIELD_POW ? 2 : 1)))
             continue;
         atomic_fetch_add_explicit(&r->hits, 1, memory_order_relaxed);
         bw_shield_reason why = r->attr == SH_ANY_ATTR ? BW_REASON_UNDER_ATTACK : BW_REASON_AUTO;
@@ -392,7 +409,7 @@ static bw_shield_verdict decide(bw_shield_worker *sw, const bw_conf *conf, const
     uint32_t slot = site->stats_slot;
     bool pow_path = req->path.len == sizeof(BW_POW_PATH) - 1 &&
                     memcmp(req->path.p, BW_POW_PATH, req->path.len) == 0;
-    uint8_t level = token_level(f, slot);
+    lazy_level lv = { -1, f, slot };
     bool allowed = false;
     if (site->policy) {
         char cc[3];
@@ -405,7 +422,7 @@ static bw_shield_verdict decide(bw_shield_worker *sw, const bw_conf *conf, const
          * passed do not end the evaluation: the next rule gets its say */
         for (unsigned from = 0; !allowed && bw_policy_match_from(site->policy, &pr, from, &ri);
              from = ri.index + 1) {
-            bw_shield_verdict v = policy_verdict(sw, conf, site, slot, f, req, &ri, &pr, level, now_ms, res,
+            bw_shield_verdict v = policy_verdict(sw, conf, site, slot, f, req, &ri, &pr, &lv, now_ms, res,
                                                  &allowed);
             if (v != BW_SHIELD_PASS)
                 return v;
@@ -415,15 +432,15 @@ static bw_shield_verdict decide(bw_shield_worker *sw, const bw_conf *conf, const
      * outright (policy, automatic blocks): a blocked bot must not get
      * HMAC work and a page out of bulwark through this door. */
     if (pow_path) {
-        if (!allowed && auto_rules(sw, conf, slot, f, req, 255, res) == BW_SHIELD_BLOCK)
+        if (!allowed && auto_rules(sw, conf, slot, f, req, NULL, res) == BW_SHIELD_BLOCK)
             return BW_SHIELD_BLOCK;
         return pow_answer(sw, conf, slot, f, req, res);
     }
     if (!allowed) {
-        bw_shield_verdict v = auto_rules(sw, conf, slot, f, req, level, res);
+        bw_shield_verdict v = auto_rules(sw, conf, slot, f, req, &lv, res);
         if (v != BW_SHIELD_PASS)
             return v;
-        if (site->under_attack == BW_UNDER_ATTACK_ON && level < site->challenge_kind)
+        if (site->under_attack == BW_UNDER_ATTACK_ON && level_of(&lv) < site->challenge_kind)
             return challenge(sw, conf, slot, f, req, res,
                              site->challenge_kind >= 2 ? BW_SHIELD_POW : BW_SHIELD_CHALLENGE,
                              BW_REASON_UNDER_ATTACK);
