@@ -61,7 +61,7 @@ typedef struct merged_site {
 
 typedef struct merged {
     uint64_t accepted, closed, shed, refused, slow_bodies, requests, bad_requests, up_opened,
-        up_reused, queued, queue_timeouts, queue_full, refused_ip;
+        up_reused, queued, queue_timeouts, queue_full, refused_ip, reserve;
 } merged;
 
 static void merge_totals(merged *m)
@@ -75,6 +75,7 @@ static void merge_totals(merged *m)
         m->shed += bw_counter_get(&ws->conns_shed);
         m->refused += bw_counter_get(&ws->conns_refused);
         m->refused_ip += bw_counter_get(&ws->conns_refused_ip);
+        m->reserve += bw_counter_get(&ws->conns_reserve);
         m->slow_bodies += bw_counter_get(&ws->slow_bodies);
         m->queued += bw_counter_get(&ws->origin_queued);
         m->queue_timeouts += bw_counter_get(&ws->origin_queue_timeouts);
@@ -153,6 +154,9 @@ static const struct {
     { "bulwark_connections_over_ip_cap_total",
       "Client connections closed at once: over max_connections_per_ip or _per_prefix.",
       offsetof(merged, refused_ip) },
+    { "bulwark_connections_reserve_total",
+      "Client connections let into the reserve kept for clearance tokens (connection_reserve).",
+      offsetof(merged, reserve) },
     { "bulwark_slow_bodies_total",
       "Requests cut because their body arrived slower than client_body_min_rate.",
       offsetof(merged, slow_bodies) },
@@ -275,6 +279,12 @@ char *bw_admin_render_metrics(size_t *len)
     bw_sb_printf(&b, "bulwark_connections_active %llu\n",
               (unsigned long long)(m.accepted > m.closed ? m.accepted - m.closed : 0));
     render_totals(&b, &m);
+    metric_head(&b, "bulwark_overload_level", "gauge",
+                "Per worker: 0 keeping up, 1 challenging, 2 shedding visitors without a clearance "
+                "token (overload_wait).");
+    for (size_t i = 0; i < bw_stats_nworkers(); i++)
+        bw_sb_printf(&b, "bulwark_overload_level{worker=\"%zu\"} %llu\n", i,
+                     (unsigned long long)bw_counter_get(&bw_stats_worker(i)->overload_level));
     metric_head(&b, "bulwark_origin_queue_rejected_total", "counter",
                 "Requests answered 503 instead of reaching a busy origin: queue_timeout or max_queue.");
     bw_sb_printf(&b, "bulwark_origin_queue_rejected_total{reason=\"timeout\"} %llu\n",

@@ -58,6 +58,8 @@ typedef struct bw_worker_stats {
     bw_counter conns_shed;           /* closed to make room for a new client (part of closed) */
     bw_counter conns_refused;        /* not accepted: full, nobody to shed (not in accepted) */
     bw_counter conns_refused_ip;     /* closed at once: over max_connections_per_ip/_prefix */
+    bw_counter conns_reserve;        /* accepted into the reserve for clearance tokens */
+    bw_counter overload_level;       /* a gauge: the worker's overload level now (0-2) */
     bw_counter slow_bodies;          /* requests cut for a body below client_body_min_rate */
     bw_counter origin_queued;        /* requests that waited for an origin slot (max_conns) */
     bw_counter origin_queue_timeouts; /* ... and got 503 after queue_timeout */

@@ -358,6 +358,8 @@ static void conf_defaults(bw_conf *c)
     c->max_header_bytes = 16384;
     c->max_body_bytes = 0;
     c->max_connections = 10000;
+    c->conn_reserve_pct = 10;
+    c->overload_wait_ms = 50;
     c->shield_sigma = 6;
     c->shield_floor = 200;
     c->shield_quiet_ms = 10000;
@@ -608,6 +610,36 @@ static int set_max_connections(conf_parser *ps, bw_site_conf *site, size_t si, c
     (void)site, (void)si, (void)n;
     if (parse_uint(args[0], 1, 1000000, &ps->conf->max_connections) < 0)
         return BAD_VALUE("a number of client connections per worker from 1 to 1000000");
+    return 0;
+}
+
+static int set_connection_reserve(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n,
+                                  unsigned line)
+{
+    (void)site, (void)si, (void)n;
+    size_t len = strlen(args[0]);
+    char num[8];
+    if (len < 2 || len > sizeof num || args[0][len - 1] != '%')
+        return BAD_VALUE("a share of max_connections from 0% to 50%, like 10%");
+    memcpy(num, args[0], len - 1);
+    num[len - 1] = '\0';
+    if (parse_uint(num, 0, 50, &ps->conf->conn_reserve_pct) < 0)
+        return BAD_VALUE("a share of max_connections from 0% to 50%, like 10%");
+    return 0;
+}
+
+static int set_overload_wait(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n,
+                             unsigned line)
+{
+    (void)site, (void)si, (void)n;
+    if (strcmp(args[0], "off") == 0) {
+        ps->conf->overload_wait_ms = 0;
+        return 0;
+    }
+    unsigned v;
+    if (parse_duration_ms(args[0], &v) < 0 || v < 5 || v > 60000)
+        return BAD_VALUE("off, or a duration from 5ms to 1m, like 50ms");
+    ps->conf->overload_wait_ms = v;
     return 0;
 }
 
@@ -1008,6 +1040,10 @@ static const directive directives[] = {
      "client connections per worker from one address; more are closed at once; 0 = no cap"},
     {"max_connections_per_prefix", CTX_MAIN, 1, 1, set_max_conns_per_prefix, "N", "0",
      "client connections per worker from one /24 (IPv4) or /64 (IPv6); 0 = no cap"},
+    {"connection_reserve", CTX_MAIN, 1, 1, set_connection_reserve, "PERCENT", "10%",
+     "share of max_connections kept for clients with a clearance token: past it, a newcomer without one gets 503"},
+    {"overload_wait", CTX_MAIN, 1, 1, set_overload_wait, "DURATION | off", "50ms",
+     "a worker whose clients wait this long in the kernel is overloaded: it challenges, then sheds (503) visitors without a clearance token"},
     {"error_page", CTX_MAIN | CTX_SITE, 2, 2, set_error_page, "502|503|504 FILE", "built-in page",
      "HTML page sent when the origin fails, at most 12 KiB (relative paths: to the config file)"},
     {"default", CTX_SITE, 0, 0, set_default, "", "first site",

@@ -65,7 +65,8 @@ static void conn_refuse_peer(bw_conn *c)
     bw_conn_close(c);
 }
 
-void bw_conn_accepted(bw_worker *w, int fd, const struct sockaddr *sa, unsigned listener_idx)
+void bw_conn_accepted(bw_worker *w, int fd, const struct sockaddr *sa, unsigned listener_idx,
+                      bool reserve)
 {
     bw_conn *c = conn_alloc(w);
     if (!c) {
@@ -80,6 +81,7 @@ void bw_conn_accepted(bw_worker *w, int fd, const struct sockaddr *sa, unsigned 
     bw_timer_init(&c->timer, conn_timeout);
     bw_ipaddr_from_sa(&c->peer, sa);
     c->listener_idx = (uint8_t)listener_idx;
+    c->reserve = reserve;
     c->state = w->listeners[listener_idx].proxy_protocol ? BW_CONN_PROXY_HDR : BW_CONN_HEAD;
     if (bw_loop_add(&w->loop, &c->io) < 0) {
         close(fd);
@@ -262,7 +264,9 @@ static bool conn_head(bw_conn *c)
             bw_buf_put(&w->pool, &c->in);
         return false;
     }
-    if (!c->head_timer) {
+    if (!c->head_timer) { /* the first bytes of a request on a kept-alive connection */
+        if (bw_overload_sample_due(&w->ovl, w->loop.now_ms))
+            bw_worker_overload_sample(w, c->io.fd);
         c->head_timer = true;
         bw_timer_arm(&w->loop, &c->timer, w->conf->client_header_timeout_ms);
     }
@@ -419,35 +423,41 @@ static bw_conn *timer_conn(const bw_timer *t)
     return (bw_conn *)((char *)t - offsetof(bw_conn, timer));
 }
 
+/* arg: non-NULL to pass over connections that showed a clearance token */
 static bool waiting_for_head(const bw_timer *t, void *arg)
 {
-    (void)arg;
     const bw_conn *c = timer_conn(t);
-    return c && !c->dead && c->head_timer &&
+    return c && !c->dead && c->head_timer && !(arg && c->cleared) &&
            (c->state == BW_CONN_HEAD || c->state == BW_CONN_PROXY_HDR ||
             c->state == BW_CONN_TARPIT);
 }
 
 static bool idle_keepalive(const bw_timer *t, void *arg)
 {
-    (void)arg;
     const bw_conn *c = timer_conn(t);
-    return c && !c->dead && !c->head_timer && c->state == BW_CONN_HEAD;
+    return c && !c->dead && !c->head_timer && !(arg && c->cleared) && c->state == BW_CONN_HEAD;
 }
 
-bw_conn *bw_conn_shed_victim(bw_worker *w)
+static bw_conn *shed_victim(bw_worker *w, void *skip_cleared)
 {
     const bw_conf *cf = w->conf;
     bw_timer *t = bw_loop_oldest_timer(&w->loop, cf->client_header_timeout_ms, waiting_for_head,
-                                       NULL, SHED_MAX_SCAN);
+                                       skip_cleared, SHED_MAX_SCAN);
     if (t) {
         uint64_t since = t->deadline_ms - cf->client_header_timeout_ms;
         if (w->loop.now_ms >= since + SHED_MIN_HEAD_WAIT_MS)
             return timer_conn(t);
     }
-    t = bw_loop_oldest_timer(&w->loop, cf->client_keepalive_ms, idle_keepalive, NULL,
+    t = bw_loop_oldest_timer(&w->loop, cf->client_keepalive_ms, idle_keepalive, skip_cleared,
                              SHED_MAX_SCAN);
     return t ? timer_conn(t) : NULL;
+}
+
+bw_conn *bw_conn_shed_victim(bw_worker *w)
+{
+    static char skip_cleared;
+    bw_conn *v = shed_victim(w, &skip_cleared); /* clients without a clearance token go first */
+    return v ? v : shed_victim(w, NULL);
 }
 
 static void conn_timeout(bw_loop *loop, bw_timer *t)

@@ -29,6 +29,7 @@
 #include "core/conf.h"
 #include "core/loop.h"
 #include "proxy/ipcount.h"
+#include "proxy/overload.h"
 #include "http/parser.h"
 
 #define BW_REQUEST_ID_MAX 64
@@ -105,6 +106,8 @@ struct bw_conn {
     bool dead;          /* closed; waiting in the graveyard */
     bool again;         /* on the worker's run-again list */
     bool ip_counted;    /* counted in the worker's per-IP/prefix tables (peer is final) */
+    bool reserve;       /* accepted into the connection reserve: needs a clearance token */
+    bool cleared;       /* a request on it showed a valid clearance token (shed it last) */
 };
 
 struct bw_stream {
@@ -218,6 +221,7 @@ struct bw_worker {
     int spare_fd;          /* held back for refusing clients when out of fds */
     bw_ipcount per_ip, per_prefix; /* open client connections by address / prefix */
     size_t ipcount_keys;   /* what the tables are sized for (max_connections) */
+    bw_overload ovl;       /* is this worker keeping up (overload.h) */
     char scratch_ip[64];
     bw_http_header hdrs[256]; /* parser scratch: heads are processed synchronously */
 };
@@ -229,7 +233,9 @@ static inline bw_ipkey bw_conn_peer_key(const bw_conn *c, bool prefix)
 {
     return bw_ipkey_make(c->peer.family, c->peer.a, prefix);
 }
-void bw_conn_accepted(bw_worker *w, int fd, const struct sockaddr *sa, unsigned listener_idx);
+/* reserve: accepted into the connection reserve (bw_conn.reserve). */
+void bw_conn_accepted(bw_worker *w, int fd, const struct sockaddr *sa, unsigned listener_idx,
+                      bool reserve);
 void bw_conn_run(bw_conn *c);
 /* A stream runs at most BW_STREAM_ROUNDS read/write rounds per event, so one
  * fast transfer cannot starve the others; if it could go on, it is deferred
@@ -246,9 +252,13 @@ void bw_conn_tarpit(bw_conn *c);
 /* The worker is full: the client connection least worth keeping, or NULL
  * if every one is doing useful work.  First the one that has waited longest
  * for a request head (if more than a second: slowloris), then the longest
- * idle keep-alive connection.  A client in the middle of an exchange is
+ * idle keep-alive connection; connections that showed a clearance token
+ * only when no other will do.  A client in the middle of an exchange is
  * never chosen. */
 bw_conn *bw_conn_shed_victim(bw_worker *w);
+/* worker.c: a client on fd is about to be read; if a sample is due, how
+ * long it waited in the kernel feeds the worker's overload level. */
+void bw_worker_overload_sample(bw_worker *w, int fd);
 void bw_conn_drain(bw_conn *c);   /* worker draining: close if idle, else after this exchange */
 
 /* upstream.c: origin protection (max_conns= and the site queue) */

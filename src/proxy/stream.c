@@ -628,6 +628,8 @@ static size_t challenge_headers(const bw_shield_result *r, const char *kind, cha
 
 static const char blocked_body[] = "403 Forbidden: blocked by the site's protection (bulwark)\n";
 static const char limited_body[] = "429 Too Many Requests: slow down\n";
+static const char busy_body[] = "503 Service Unavailable: the site is very busy right now; "
+                                "please try again in a few seconds\n";
 static const char cookie_body[] =
     "<!doctype html><title>One moment</title><p>Checking your browser. If this page does not go "
     "on by itself, make sure cookies are enabled and <a href=\"/\">reload</a>.</p>\n";
@@ -639,8 +641,16 @@ static bool shield_answered(bw_stream *s, const bw_http_request *req)
     bw_conn *c = s->c;
     bw_worker *w = c->w;
     bw_shield_result r;
+    bw_shield_gate gate = c->reserve        ? BW_GATE_RESERVE
+                          : w->ovl.level >= 2 ? BW_GATE_SHED
+                          : w->ovl.level == 1 ? BW_GATE_CHALLENGE
+                                              : BW_GATE_OPEN;
     bw_shield_verdict v = bw_shield_check(w->shield, s->conf, s->site, req, c->peer.family, c->peer.a,
-                                          w->loop.now_ms, &r);
+                                          w->loop.now_ms, gate, &r);
+    if (r.cleared) {
+        c->cleared = true;
+        c->reserve = false; /* it has shown its token: an ordinary connection now */
+    }
     if (v == BW_SHIELD_PASS)
         return false;
     s->mitigated = true;
@@ -653,6 +663,12 @@ static bool shield_answered(bw_stream *s, const bw_http_request *req)
     case BW_SHIELD_LIMIT:
         hlen = (size_t)snprintf(hdr, sizeof hdr, "Retry-After: %u\r\n", r.retry_after_s);
         bw_stream_local_response_ex(s, 429, hdr, hlen, limited_body, sizeof limited_body - 1,
+                                    "text/plain; charset=utf-8");
+        break;
+    case BW_SHIELD_UNAVAILABLE: /* shedding load: the connection goes too */
+        s->keepalive = false;
+        hlen = (size_t)snprintf(hdr, sizeof hdr, "Retry-After: %u\r\n", r.retry_after_s);
+        bw_stream_local_response_ex(s, 503, hdr, hlen, busy_body, sizeof busy_body - 1,
                                     "text/plain; charset=utf-8");
         break;
     case BW_SHIELD_CHALLENGE:

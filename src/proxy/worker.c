@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +89,40 @@ static bool shed_one(bw_worker *w)
     return true;
 }
 
+/* Past this many connections a newcomer is first made room for by
+ * shedding; if nobody can be shed it is let into the reserve, where its
+ * first request must show a clearance token (else 503), until the worker
+ * is full (docs/LIMITS.md). */
+static size_t reserve_threshold(const bw_conf *cf)
+{
+    return cf->max_connections - (size_t)cf->max_connections * cf->conn_reserve_pct / 100;
+}
+
+static void overload_changed(bw_worker *w)
+{
+    static const char *const what[] = {
+        "keeping up again",
+        "overloaded: visitors without a clearance token are challenged",
+        "overloaded: visitors without a clearance token get 503",
+    };
+    bw_log(w->ovl.level ? BW_LOG_WARN : BW_LOG_NOTICE, "worker %u: %s (clients waited %u ms)", w->id,
+           what[w->ovl.level], w->ovl.last_wait_ms);
+    atomic_store_explicit(&w->stats->overload_level, w->ovl.level, memory_order_relaxed);
+}
+
+void bw_worker_overload_sample(bw_worker *w, int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+        len < offsetof(struct tcp_info, tcpi_last_data_recv) + sizeof ti.tcpi_last_data_recv)
+        return;
+    /* for a connection not yet read: since its handshake or its latest
+     * bytes, whichever came last (the kernel's jiffies, 1-4 ms steps) */
+    if (bw_overload_note(&w->ovl, ti.tcpi_last_data_recv, w->conf->overload_wait_ms, w->loop.now_ms))
+        overload_changed(w);
+}
+
 /* Out of file descriptors with nobody to shed: take the connection off the
  * queue with the spare descriptor and close it at once, so the listener
  * (level-triggered) does not spin and the client learns right away. */
@@ -132,12 +168,19 @@ static void on_accept(bw_loop *loop, bw_io *io, uint32_t events)
             close(fd);
             continue;
         }
-        if (w->nconns >= w->conf->max_connections && !shed_one(w)) {
-            close(fd);
-            bw_counter_add(&w->stats->conns_refused, 1);
-            continue;
+        if (bw_overload_sample_due(&w->ovl, w->loop.now_ms))
+            bw_worker_overload_sample(w, fd);
+        bool reserve = false;
+        if (w->nconns >= reserve_threshold(w->conf) && !shed_one(w)) {
+            if (w->nconns >= w->conf->max_connections) {
+                close(fd);
+                bw_counter_add(&w->stats->conns_refused, 1);
+                continue;
+            }
+            reserve = true;
+            bw_counter_add(&w->stats->conns_reserve, 1);
         }
-        bw_conn_accepted(w, fd, (struct sockaddr *)&ss, idx);
+        bw_conn_accepted(w, fd, (struct sockaddr *)&ss, idx, reserve);
     }
 }
 
@@ -371,6 +414,8 @@ static void *worker_main(void *arg)
         bw_worker_run_deferred(w);
         bury(w);
         bw_shield_quiescent(w->shield);
+        if (bw_overload_tick(&w->ovl, w->loop.now_ms))
+            overload_changed(w);
         worker_sync_conf(w);
         if (atomic_load_explicit(&stop_requested, memory_order_acquire) && !w->draining)
             worker_start_drain(w);

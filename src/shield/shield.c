@@ -401,15 +401,42 @@ static bw_shield_verdict auto_rules(bw_shield_worker *sw, const bw_conf *conf, u
     return BW_SHIELD_PASS;
 }
 
-/* The decision, first match wins (see the top of this file). */
-static bw_shield_verdict decide(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
-                                const bw_http_request *req, const bw_shield_feat *f, int family,
-                                const uint8_t addr[16], uint64_t now_ms, bw_shield_result *res)
+/* The worker's gate for a visitor the rules let through (shield.h). */
+static bw_shield_verdict gate_verdict(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
+                                      const bw_shield_feat *f, const bw_http_request *req,
+                                      lazy_level *lv, bw_shield_gate gate, bw_shield_result *res)
 {
     uint32_t slot = site->stats_slot;
+    switch (gate) {
+    case BW_GATE_CHALLENGE:
+        if (!site->shield || level_of(lv) >= site->challenge_kind)
+            return BW_SHIELD_PASS;
+        return challenge(sw, conf, slot, f, req, res,
+                         site->challenge_kind >= 2 ? BW_SHIELD_POW : BW_SHIELD_CHALLENGE, BW_REASON_OVERLOAD);
+    case BW_GATE_SHED:
+    case BW_GATE_RESERVE:
+        if (level_of(lv) >= 1)
+            return BW_SHIELD_PASS;
+        res->retry_after_s = BW_SHIELD_RETRY_AFTER_S;
+        return mitigate(sw, slot, res, BW_SHIELD_UNAVAILABLE,
+                        gate == BW_GATE_SHED ? BW_REASON_OVERLOAD : BW_REASON_RESERVE);
+    default:
+        return BW_SHIELD_PASS;
+    }
+}
+
+/* The decision, first match wins (see the top of this file).  With the
+ * shield off for the site, only the gate applies. */
+static bw_shield_verdict decide(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
+                                const bw_http_request *req, const bw_shield_feat *f, int family,
+                                const uint8_t addr[16], uint64_t now_ms, bw_shield_gate gate,
+                                lazy_level *lv, bw_shield_result *res)
+{
+    uint32_t slot = site->stats_slot;
+    if (!site->shield)
+        return gate_verdict(sw, conf, site, f, req, lv, gate, res);
     bool pow_path = req->path.len == sizeof(BW_POW_PATH) - 1 &&
                     memcmp(req->path.p, BW_POW_PATH, req->path.len) == 0;
-    lazy_level lv = { -1, f, slot };
     bool allowed = false;
     if (site->policy) {
         char cc[3];
@@ -422,7 +449,7 @@ static bw_shield_verdict decide(bw_shield_worker *sw, const bw_conf *conf, const
          * passed do not end the evaluation: the next rule gets its say */
         for (unsigned from = 0; !allowed && bw_policy_match_from(site->policy, &pr, from, &ri);
              from = ri.index + 1) {
-            bw_shield_verdict v = policy_verdict(sw, conf, site, slot, f, req, &ri, &pr, &lv, now_ms, res,
+            bw_shield_verdict v = policy_verdict(sw, conf, site, slot, f, req, &ri, &pr, lv, now_ms, res,
                                                  &allowed);
             if (v != BW_SHIELD_PASS)
                 return v;
@@ -434,13 +461,18 @@ static bw_shield_verdict decide(bw_shield_worker *sw, const bw_conf *conf, const
     if (pow_path) {
         if (!allowed && auto_rules(sw, conf, slot, f, req, NULL, res) == BW_SHIELD_BLOCK)
             return BW_SHIELD_BLOCK;
+        /* shedding load: no HMAC work for visitors without a token */
+        if (!allowed && gate >= BW_GATE_SHED && gate_verdict(sw, conf, site, f, req, lv, gate, res))
+            return res->verdict;
         return pow_answer(sw, conf, slot, f, req, res);
     }
     if (!allowed) {
-        bw_shield_verdict v = auto_rules(sw, conf, slot, f, req, &lv, res);
+        bw_shield_verdict v = auto_rules(sw, conf, slot, f, req, lv, res);
         if (v != BW_SHIELD_PASS)
             return v;
-        if (site->under_attack == BW_UNDER_ATTACK_ON && level_of(&lv) < site->challenge_kind)
+        if (gate != BW_GATE_OPEN && (v = gate_verdict(sw, conf, site, f, req, lv, gate, res)))
+            return v;
+        if (site->under_attack == BW_UNDER_ATTACK_ON && level_of(lv) < site->challenge_kind)
             return challenge(sw, conf, slot, f, req, res,
                              site->challenge_kind >= 2 ? BW_SHIELD_POW : BW_SHIELD_CHALLENGE,
                              BW_REASON_UNDER_ATTACK);
@@ -450,15 +482,16 @@ static bw_shield_verdict decide(bw_shield_worker *sw, const bw_conf *conf, const
 
 bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
                                   const bw_http_request *req, int family, const uint8_t addr[16],
-                                  uint64_t now_ms, bw_shield_result *res)
+                                  uint64_t now_ms, bw_shield_gate gate, bw_shield_result *res)
 {
     res->verdict = BW_SHIELD_PASS;
     res->reason = BW_REASON_NONE;
     res->cookie_len = res->location_len = 0;
+    res->cleared = false;
     uint32_t slot = site->stats_slot;
     sh_site_counters *sc = &sw->site[slot];
     bw_counter_add(&sc->seen, 1);
-    if (!site->shield) {
+    if (!site->shield && gate == BW_GATE_OPEN) {
         bw_counter_add(&sc->passed, 1);
         return BW_SHIELD_PASS;
     }
@@ -466,12 +499,16 @@ bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, con
     bw_shield_features(&f, req, family, addr);
     res->prefix = f.attr[BW_ATTR_PREFIX];
     res->bind = f.bind;
-    bw_shield_verdict v = decide(sw, conf, site, req, &f, family, addr, now_ms, res);
+    lazy_level lv = { -1, &f, slot };
+    bw_shield_verdict v = decide(sw, conf, site, req, &f, family, addr, now_ms, gate, &lv, res);
+    res->cleared = lv.v >= 1;
     if (v == BW_SHIELD_PASS)
         bw_counter_add(&sc->passed, 1);
     /* passed requests teach the detector; mitigated ones tell the attack
-     * event where they came from */
-    if (v != BW_SHIELD_POW_PASSED)
+     * event where they came from (the shield's own load shedding is no
+     * attack signature: left out) */
+    if (site->shield && v != BW_SHIELD_POW_PASSED && res->reason != BW_REASON_OVERLOAD &&
+        res->reason != BW_REASON_RESERVE)
         record(sw, slot, &f, v != BW_SHIELD_PASS);
     return v;
 }
@@ -509,7 +546,7 @@ void bw_shield_account_clean(bw_shield_worker *sw, const bw_site_conf *site, uin
 
 typedef struct site_sum {
     uint64_t seen, passed, clean, clean_in, clean_out, logged;
-    uint64_t verdict[BW_SHIELD_TARPIT + 1];
+    uint64_t verdict[BW_SHIELD_VERDICT_COUNT];
     uint64_t reason[BW_REASON_COUNT];
 } site_sum;
 
@@ -528,15 +565,19 @@ static void sum_site(unsigned slot, site_sum *s)
         s->logged += bw_counter_get(&c->logged);
         s->clean_in += bw_counter_get(&c->clean_bytes_in);
         s->clean_out += bw_counter_get(&c->clean_bytes_out);
-        for (int v = 0; v <= BW_SHIELD_TARPIT; v++)
+        for (int v = 0; v < BW_SHIELD_VERDICT_COUNT; v++)
             s->verdict[v] += bw_counter_get(&c->verdict[v]);
         for (int r = 0; r < BW_REASON_COUNT; r++)
             s->reason[r] += bw_counter_get(&c->reason[r]);
     }
 }
 
-static const char *const verdict_names[] = { "pass", "block", "challenge", "pow", "pow_passed", "rate_limit", "tarpit" };
-static const char *const reason_names[] = { "none", "policy", "auto", "under_attack", "bad_pow" };
+static const char *const verdict_names[BW_SHIELD_VERDICT_COUNT] = {
+    "pass", "block", "challenge", "pow", "pow_passed", "rate_limit", "tarpit", "unavailable",
+};
+static const char *const reason_names[BW_REASON_COUNT] = {
+    "none", "policy", "auto", "under_attack", "bad_pow", "overload", "reserve",
+};
 
 void sh_site_label(bw_sbuf *b, const char *metric, unsigned slot)
 {
@@ -558,7 +599,7 @@ void bw_shield_render_metrics(bw_sbuf *b)
     bw_sb_printf(b, "# HELP bulwark_shield_requests_total Requests checked by the shield, by outcome "
                      "(pass = sent on to the origin).\n# TYPE bulwark_shield_requests_total counter\n");
     for (unsigned s = 0; s < nsites; s++) {
-        for (int v = 0; v <= BW_SHIELD_TARPIT; v++) {
+        for (int v = 0; v < BW_SHIELD_VERDICT_COUNT; v++) {
             uint64_t x = v == BW_SHIELD_PASS ? sums[s].passed : sums[s].verdict[v];
             sh_site_label(b, "bulwark_shield_requests_total", s);
             bw_sb_printf(b, ",outcome=\"%s\"} %llu\n", verdict_names[v], (unsigned long long)x);
@@ -620,7 +661,7 @@ void bw_shield_render_stats_json(bw_sbuf *b)
                      (unsigned long long)m.seen, (unsigned long long)m.passed,
                      (unsigned long long)m.clean, (unsigned long long)m.clean_in,
                      (unsigned long long)m.clean_out);
-        for (int v = 1; v <= BW_SHIELD_TARPIT; v++)
+        for (int v = 1; v < BW_SHIELD_VERDICT_COUNT; v++)
             bw_sb_printf(b, "%s\"%s\":%llu", v > 1 ? "," : "", verdict_names[v],
                          (unsigned long long)m.verdict[v]);
         bw_sb_printf(b, "}}");

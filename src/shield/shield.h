@@ -37,6 +37,8 @@ typedef enum bw_shield_verdict {
     BW_SHIELD_POW_PASSED,  /* a solved proof of work: 303 to its return path with a cookie */
     BW_SHIELD_LIMIT,       /* 429 with Retry-After */
     BW_SHIELD_TARPIT,      /* held without an answer, then closed (docs/POLICY.md) */
+    BW_SHIELD_UNAVAILABLE, /* 503 with Retry-After, connection closed: the worker sheds load */
+    BW_SHIELD_VERDICT_COUNT
 } bw_shield_verdict;
 
 /* Why (for logs and metrics). */
@@ -46,14 +48,29 @@ typedef enum bw_shield_reason {
     BW_REASON_AUTO,        /* a rule the detector made */
     BW_REASON_UNDER_ATTACK,/* under-attack mode (manual or automatic) */
     BW_REASON_BAD_POW,     /* a wrong or expired proof of work */
+    BW_REASON_OVERLOAD,    /* the worker is overloaded (proxy/overload.h) */
+    BW_REASON_RESERVE,     /* a connection of the reserve without a clearance token */
     BW_REASON_COUNT
 } bw_shield_reason;
+
+/* What the worker's own state asks of visitors without a clearance token
+ * (docs/LIMITS.md), applied after the policy and the automatic rules; an
+ * operator's allow rule passes them by. */
+typedef enum bw_shield_gate {
+    BW_GATE_OPEN = 0,
+    BW_GATE_CHALLENGE, /* overload level 1: the site's challenge (shield on) */
+    BW_GATE_SHED,      /* overload level 2: 503 */
+    BW_GATE_RESERVE,   /* the connection is in the reserve: 503 */
+} bw_shield_gate;
+
+#define BW_SHIELD_RETRY_AFTER_S 5 /* what a 503 of the gate tells clients */
 
 /* What the proxy needs to answer a verdict other than PASS. */
 typedef struct bw_shield_result {
     bw_shield_verdict verdict;
     bw_shield_reason reason;
-    uint32_t retry_after_s;   /* LIMIT */
+    uint32_t retry_after_s;   /* LIMIT, UNAVAILABLE */
+    bool cleared;             /* the request showed a valid clearance token (if it was checked) */
     /* CHALLENGE / POW_PASSED: the Set-Cookie value */
     char cookie[96];
     size_t cookie_len;
@@ -85,10 +102,11 @@ bw_shield_worker *bw_shield_worker_new(unsigned id);
 void bw_shield_quiescent(bw_shield_worker *sw);
 
 /* The check.  now_ms: the worker loop's clock.  The pow page, when the
- * verdict is POW, is written by bw_shield_pow_page(). */
+ * verdict is POW, is written by bw_shield_pow_page().  gate: see above
+ * (it applies also to a site with the shield off). */
 bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
                                   const bw_http_request *req, int family, const uint8_t addr[16],
-                                  uint64_t now_ms, bw_shield_result *res);
+                                  uint64_t now_ms, bw_shield_gate gate, bw_shield_result *res);
 
 /* The proof-of-work page for a request that got POW: res is the check's
  * result (it carries the client's /24 and binding the challenge is bound to). */

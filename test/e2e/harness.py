@@ -526,6 +526,25 @@ def seen_values(resp, name):
 # misc
 # ---------------------------------------------------------------------------
 
+def metric(admin_port, name):
+    """The value of one /metrics sample: its name with labels as printed,
+    e.g. 'bulwark_overload_level{worker="0"}'."""
+    r = admin_get(admin_port, "/metrics")
+    assert r.status == 200, r
+    for line in r.body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no metric {name}")
+
+
+def clearance_cookie(resp):
+    """The shield's clearance cookie (name=value) a challenge answer sets."""
+    v = resp.header("Set-Cookie") or ""
+    m = re.match(r"(__bw_clr=[A-Za-z0-9_-]+)", v)
+    assert m, f"no clearance cookie in {v!r}"
+    return m.group(1)
+
+
 def wait_until(fn, timeout=5.0, interval=0.05, what="condition"):
     """Poll fn() until truthy; returns its value or raises AssertionError."""
     deadline = time.monotonic() + timeout

@@ -9,12 +9,7 @@ import threading
 import harness as h
 
 
-def metric(admin_port, line_prefix):
-    body = h.admin_get(admin_port, "/metrics").body.decode()
-    for line in body.splitlines():
-        if line.startswith(line_prefix + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"no metric line {line_prefix}")
+metric = h.metric
 
 
 def in_threads(fns):

@@ -33,11 +33,7 @@ def get_from(port, src, target="/", headers=BROWSER):
         return c.read_response("GET")
 
 
-def clearance_cookie(resp):
-    v = resp.header("Set-Cookie") or ""
-    m = re.match(r"(__bw_clr=[A-Za-z0-9_-]+)", v)
-    assert m, f"no clearance cookie in {v!r}"
-    return m.group(1)
+clearance_cookie = h.clearance_cookie
 
 
 def shielded(extra="", top="", probe=False):
@@ -47,12 +43,7 @@ def shielded(extra="", top="", probe=False):
     return o, b
 
 
-def metric(admin_port, prefix):
-    body = h.admin_get(admin_port, "/metrics").body.decode()
-    for line in body.splitlines():
-        if line.startswith(prefix + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"no metric {prefix}")
+metric = h.metric
 
 
 # ---- challenges -------------------------------------------------------------

@@ -14,13 +14,7 @@ import time
 import harness as h
 
 
-def metric(admin_port, name):
-    r = h.admin_get(admin_port, "/metrics")
-    assert r.status == 200, r
-    for line in r.body.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"no metric {name}")
+metric = h.metric
 
 
 def partial_head(port):

@@ -134,6 +134,8 @@ static void test_full_config(void **state)
              "max_header_bytes 12k;\n"
              "max_body_size 10m;\n"
              "max_connections 2000;\n"
+             "connection_reserve 25%%;\n"
+             "overload_wait 200ms;\n"
              "error_page 502 pages/502.html;\n"
              "site a.test WWW.A.test {\n"
              "    origin 10.0.0.1:80 weight=3;\n"
@@ -187,6 +189,8 @@ static void test_full_config(void **state)
     assert_int_equal(c->max_header_bytes, 12288);
     assert_int_equal(c->max_body_bytes, 10 * 1024 * 1024);
     assert_int_equal(c->max_connections, 2000);
+    assert_int_equal(c->conn_reserve_pct, 25);
+    assert_int_equal(c->overload_wait_ms, 200);
 
     assert_int_equal(c->nsites, 2);
     const bw_site_conf *a = &c->sites[0], *b = &c->sites[1];
@@ -272,6 +276,8 @@ static void test_defaults(void **state)
     assert_int_equal(c->max_header_bytes, 16384);
     assert_int_equal(c->max_body_bytes, 0);
     assert_int_equal(c->max_connections, 10000);
+    assert_int_equal(c->conn_reserve_pct, 10);
+    assert_int_equal(c->overload_wait_ms, 50);
 
     assert_int_equal(c->nsites, 1);
     const bw_site_conf *s = &c->sites[0];
@@ -631,6 +637,7 @@ static void test_err_blocks(void **state)
 static void test_err_values(void **state)
 {
     (void)state;
+    bw_conf *c;
     expect_err("site a.test {\n"
                "    origin 127.0.0.1:1;\n"
                "    connect_timeout fast;\n"
@@ -654,8 +661,23 @@ static void test_err_values(void **state)
     expect_err("site a.test { origin 127.0.0.1:1; default 1; }\n", "t.conf:1: \"default\" takes no arguments");
     expect_err("site a.test { origin 127.0.0.1:1; retries; }\n", "t.conf:1: \"retries\" expects N");
 
+    expect_err("connection_reserve 10;\n" SITE,
+               "t.conf:1: \"connection_reserve\" expects a share of max_connections from 0% to 50%, like 10%, "
+               "got \"10\"");
+    refused("connection_reserve 51%;\n" SITE);
+    refused("connection_reserve %;\n" SITE);
+    refused("connection_reserve -1%;\n" SITE);
+    expect_err("overload_wait 1ms;\n" SITE,
+               "t.conf:1: \"overload_wait\" expects off, or a duration from 5ms to 1m, like 50ms, got \"1ms\"");
+    refused("overload_wait 2m;\n" SITE);
+    refused("overload_wait on;\n" SITE);
+    c = parse_ok("overload_wait off;\nconnection_reserve 0%;\n" SITE);
+    assert_int_equal(c->overload_wait_ms, 0);
+    assert_int_equal(c->conn_reserve_pct, 0);
+    bw_conf_free(c);
+
     /* health_check parameters */
-    bw_conf *c = parse_ok("site a.test { origin 127.0.0.1:1; health_check interval=1s timeout=5s; }\n");
+    c = parse_ok("site a.test { origin 127.0.0.1:1; health_check interval=1s timeout=5s; }\n");
     assert_int_equal(c->sites[0].pool.hc_timeout_ms, 1000); /* never longer than the interval */
     bw_conf_free(c);
     expect_err("site a.test { origin 127.0.0.1:1; health_check intervl=2s; }\n",
