@@ -247,6 +247,7 @@ admin 127.0.0.1:$BULWARK_ADMIN_PORT;
 workers 1;
 access_log off;
 shield_sensitivity 6 floor=100000000;
+event_coalesce ${COALESCE:-100us};
 site _ {
     origin 127.0.0.1:$ORIGIN_PORT;
     shield ${SHIELD:-on};

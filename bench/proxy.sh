@@ -9,11 +9,12 @@
 # Environment: ROUNDS (3) DURATION (10, seconds) CONNS (50) WARMUP (2,
 # seconds) PATH_URL (/api/hello) PROXIES ("bulwark nginx haproxy")
 # ORIGIN_IMPL (bulwark-origin | nginx) SHIELD (on | off: bulwark's shield,
-# on by default; its surge floor is out of reach either way) BUILD (build) and the ports in
-# bench/lib.sh.
+# on by default; its surge floor is out of reach either way) COALESCE
+# (bulwark's event_coalesce: 100us, the default, or off) BUILD (build) and
+# the ports in bench/lib.sh.
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 
 QUICK=0
 for a in "$@"; do
@@ -39,7 +40,7 @@ read -r -a PROXY_LIST <<<"$PROXIES"
 . "$(dirname "$0")/lib.sh"
 trap bench_cleanup EXIT INT TERM
 
-CMDLINE="SHIELD=${SHIELD:-on} ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS PATH_URL=$PATH_URL PROXIES=\"$PROXIES\" ORIGIN_IMPL=$ORIGIN_IMPL bench/proxy.sh $*"
+CMDLINE="SHIELD=${SHIELD:-on} COALESCE=${COALESCE:-100us} ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS PATH_URL=$PATH_URL PROXIES=\"$PROXIES\" ORIGIN_IMPL=$ORIGIN_IMPL bench/proxy.sh $*"
 
 bench_preflight "$0"
 

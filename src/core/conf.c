@@ -360,6 +360,7 @@ static void conf_defaults(bw_conf *c)
     c->max_connections = 10000;
     c->conn_reserve_pct = 10;
     c->overload_wait_ms = 50;
+    c->event_coalesce_us = 100;
     c->shield_sigma = 6;
     c->shield_floor = 200;
     c->shield_quiet_ms = 10000;
@@ -640,6 +641,20 @@ static int set_overload_wait(conf_parser *ps, bw_site_conf *site, size_t si, cha
     if (parse_duration_ms(args[0], &v) < 0 || v < 5 || v > 60000)
         return BAD_VALUE("off, or a duration from 5ms to 1m, like 50ms");
     ps->conf->overload_wait_ms = v;
+    return 0;
+}
+
+static int set_event_coalesce(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n,
+                              unsigned line)
+{
+    (void)site, (void)si, (void)n;
+    static const conf_unit units[] = { {"us", 1}, {"ms", 1000}, {NULL, 0} };
+    uint64_t v;
+    if (strcmp(args[0], "off") == 0 || strcmp(args[0], "0") == 0)
+        v = 0;
+    else if (parse_scaled(args[0], units, 1000, &v) < 0 || v == 0)
+        return BAD_VALUE("off, or microseconds up to 1ms, like 100us");
+    ps->conf->event_coalesce_us = (unsigned)v;
     return 0;
 }
 
@@ -1044,6 +1059,8 @@ static const directive directives[] = {
      "share of max_connections kept for clients with a clearance token: past it, a newcomer without one gets 503"},
     {"overload_wait", CTX_MAIN, 1, 1, set_overload_wait, "DURATION | off", "50ms",
      "a worker whose clients wait this long in the kernel is overloaded: it challenges, then sheds (503) visitors without a clearance token"},
+    {"event_coalesce", CTX_MAIN, 1, 1, set_event_coalesce, "DURATION | off", "100us",
+     "a worker busy 30% of the time or more sleeps this long before waiting, to handle what comes as one batch"},
     {"error_page", CTX_MAIN | CTX_SITE, 2, 2, set_error_page, "502|503|504 FILE", "built-in page",
      "HTML page sent when the origin fails, at most 12 KiB (relative paths: to the config file)"},
     {"default", CTX_SITE, 0, 0, set_default, "", "first site",

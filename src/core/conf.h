@@ -132,6 +132,7 @@ typedef struct bw_conf {
     unsigned max_conns_per_prefix;     /* per worker, per /24 or /64; 0 = off (default) */
     unsigned conn_reserve_pct;         /* share of max_connections kept for clearance tokens (10) */
     unsigned overload_wait_ms;         /* a client wait that means "overloaded"; 0 = off (50) */
+    unsigned event_coalesce_us;        /* a busy worker's sleep before it waits; 0 = off (100) */
 
     /* shield (docs/SHIELD.md) */
     char *challenge_key;      /* secret for clearance tokens; NULL: random at start (never logged) */

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -19,6 +21,7 @@ int bw_loop_init(bw_loop *loop)
     if (loop->epfd < 0)
         return -1;
     bw_loop_update_time(loop);
+    loop->window_start_us = loop->now_us;
     return 0;
 }
 
@@ -147,11 +150,58 @@ static void expire_timers(bw_loop *loop)
     }
 }
 
+void bw_loop_set_coalesce(bw_loop *loop, uint32_t us)
+{
+    if (us && !loop->coalesce_us)
+        prctl(PR_SET_TIMERSLACK, 1000ul, 0ul, 0ul, 0ul); /* the default 50 us would dwarf it */
+    loop->coalesce_us = us;
+    if (!us)
+        loop->busy = false;
+}
+
+/* Time spent waiting, and once a window is over, whether the loop was
+ * busy in it (bw_loop_set_coalesce). */
+static void account_wait(bw_loop *loop, uint64_t waited_us)
+{
+    loop->window_wait_us += waited_us;
+    uint64_t span = loop->now_us - loop->window_start_us;
+    if (span < BW_LOOP_WINDOW_MS * 1000u)
+        return;
+    uint64_t busy_us = span > loop->window_wait_us ? span - loop->window_wait_us : 0;
+    loop->busy = loop->coalesce_us && busy_us * 100 >= span * BW_LOOP_COALESCE_BUSY_PCT;
+    loop->window_start_us = loop->now_us;
+    loop->window_wait_us = 0;
+}
+
+/* Nothing is ready: sleep a little first so what comes meanwhile is
+ * handled as one batch (at most until the next timer). */
+static int wait_coalesced(bw_loop *loop, struct epoll_event *evs, int timeout_ms)
+{
+    int n = epoll_wait(loop->epfd, evs, BW_LOOP_BATCH, 0);
+    if (n != 0)
+        return n;
+    uint64_t ns = (uint64_t)loop->coalesce_us * 1000u;
+    if (timeout_ms >= 0 && (uint64_t)timeout_ms * 1000000u < ns)
+        ns = (uint64_t)timeout_ms * 1000000u;
+    struct timespec ts = { 0, (long)ns };
+    nanosleep(&ts, NULL);
+    if (timeout_ms > 0)
+        timeout_ms = timeout_ms > 1 ? timeout_ms - 1 : 0; /* ms steps: the sleep took < 1 ms */
+    return epoll_wait(loop->epfd, evs, BW_LOOP_BATCH, timeout_ms);
+}
+
 int bw_loop_run_once(bw_loop *loop, int max_wait_ms)
 {
     struct epoll_event evs[BW_LOOP_BATCH];
-    int n = epoll_wait(loop->epfd, evs, BW_LOOP_BATCH, next_timeout(loop, max_wait_ms));
+    int timeout = next_timeout(loop, max_wait_ms);
+    uint64_t before_us = timeout != 0 ? bw_clock_us() : 0;
+    int n = loop->busy && timeout != 0 ? wait_coalesced(loop, evs, timeout)
+                                       : epoll_wait(loop->epfd, evs, BW_LOOP_BATCH, timeout);
     bw_loop_update_time(loop);
+    if (before_us)
+        account_wait(loop, loop->now_us - before_us);
+    else
+        account_wait(loop, 0);
     if (n < 0)
         return errno == EINTR ? 0 : -1;
     for (int i = 0; i < n; i++) {

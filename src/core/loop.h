@@ -51,6 +51,10 @@ struct bw_loop {
     uint64_t now_us;
     bw_tlist tlists[BW_LOOP_MAX_TLISTS];
     unsigned ntlists;
+    /* event coalescing (bw_loop_set_coalesce) */
+    uint32_t coalesce_us;    /* 0: off */
+    bool busy;               /* the last window was busy enough to coalesce */
+    uint64_t window_start_us, window_wait_us;
 };
 
 int bw_loop_init(bw_loop *loop);
@@ -67,6 +71,22 @@ void bw_loop_del(bw_loop *loop, bw_io *io);
 int bw_loop_run_once(bw_loop *loop, int max_wait_ms);
 
 void bw_loop_update_time(bw_loop *loop);
+
+/*
+ * Event coalescing, like a NIC's interrupt moderation: when the loop was
+ * busy for at least BW_LOOP_COALESCE_BUSY_PCT of the last
+ * BW_LOOP_WINDOW_MS and nothing is ready, it sleeps up to us microseconds
+ * before it blocks, so the events of that time come in one batch instead
+ * of one wake-up each.  Each wake-up of an idle worker costs a context
+ * switch, and each answer sent one at a time wakes the peer again; on a
+ * loaded worker the batch costs less CPU per request and adds at most us
+ * to a request's latency.  An idle or lightly loaded loop never sleeps.
+ * 0 turns it off.  (Sets the thread's timer slack to 1 us: call it on the
+ * loop's own thread.)
+ */
+#define BW_LOOP_WINDOW_MS 100
+#define BW_LOOP_COALESCE_BUSY_PCT 30
+void bw_loop_set_coalesce(bw_loop *loop, uint32_t us);
 
 static inline void bw_timer_init(bw_timer *t, bw_timer_cb cb)
 {

@@ -303,6 +303,7 @@ static void worker_sync_conf(bw_worker *w)
     ipcount_sync(w);
     listeners_sync(w);
     reopen_access_log(w);
+    bw_loop_set_coalesce(&w->loop, cur->event_coalesce_us);
     /* Connections already open keep running; their next requests use the
      * new sites and origins. */
 }
@@ -405,6 +406,7 @@ static void *worker_main(void *arg)
     ipcount_sync(w);
     int rc = listeners_sync(w);
     reopen_access_log(w);
+    bw_loop_set_coalesce(&w->loop, w->conf->event_coalesce_us);
     if (rc < 0)
         atomic_fetch_add(&workers_failed, 1);
     atomic_fetch_add(&workers_ready, 1);

@@ -136,6 +136,7 @@ static void test_full_config(void **state)
              "max_connections 2000;\n"
              "connection_reserve 25%%;\n"
              "overload_wait 200ms;\n"
+             "event_coalesce 1ms;\n"
              "error_page 502 pages/502.html;\n"
              "site a.test WWW.A.test {\n"
              "    origin 10.0.0.1:80 weight=3;\n"
@@ -191,6 +192,7 @@ static void test_full_config(void **state)
     assert_int_equal(c->max_connections, 2000);
     assert_int_equal(c->conn_reserve_pct, 25);
     assert_int_equal(c->overload_wait_ms, 200);
+    assert_int_equal(c->event_coalesce_us, 1000);
 
     assert_int_equal(c->nsites, 2);
     const bw_site_conf *a = &c->sites[0], *b = &c->sites[1];
@@ -278,6 +280,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->max_connections, 10000);
     assert_int_equal(c->conn_reserve_pct, 10);
     assert_int_equal(c->overload_wait_ms, 50);
+    assert_int_equal(c->event_coalesce_us, 100);
 
     assert_int_equal(c->nsites, 1);
     const bw_site_conf *s = &c->sites[0];
@@ -671,9 +674,20 @@ static void test_err_values(void **state)
                "t.conf:1: \"overload_wait\" expects off, or a duration from 5ms to 1m, like 50ms, got \"1ms\"");
     refused("overload_wait 2m;\n" SITE);
     refused("overload_wait on;\n" SITE);
-    c = parse_ok("overload_wait off;\nconnection_reserve 0%;\n" SITE);
+    expect_err("event_coalesce 2ms;\n" SITE,
+               "t.conf:1: \"event_coalesce\" expects off, or microseconds up to 1ms, like 100us, got \"2ms\"");
+    refused("event_coalesce 100;\n" SITE);
+    refused("event_coalesce 1001us;\n" SITE);
+    c = parse_ok("event_coalesce 0;\n" SITE);
+    assert_int_equal(c->event_coalesce_us, 0);
+    bw_conf_free(c);
+    c = parse_ok("event_coalesce 250us;\n" SITE);
+    assert_int_equal(c->event_coalesce_us, 250);
+    bw_conf_free(c);
+    c = parse_ok("overload_wait off;\nconnection_reserve 0%;\nevent_coalesce off;\n" SITE);
     assert_int_equal(c->overload_wait_ms, 0);
     assert_int_equal(c->conn_reserve_pct, 0);
+    assert_int_equal(c->event_coalesce_us, 0);
     bw_conf_free(c);
 
     /* health_check parameters */
