@@ -940,6 +940,87 @@ static int set_rule(conf_parser *ps, bw_site_conf *site, size_t si, char **args,
     return 0;
 }
 
+static bool copy_word(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(dst, src, n + 1);
+    return true;
+}
+
+static int login_option(conf_parser *ps, bw_login_route *r, const char *a, unsigned line)
+{
+    const char *v = strchr(a, '=');
+    if (!v)
+        return conf_error(ps, line, "\"login\" expects options method=M user=form:F|json:F|header:H "
+                                    "password=F fail=CODES fail_location=PATH, got \"%s\"", a);
+    size_t k = (size_t)(v++ - a);
+    if (k == 6 && memcmp(a, "method", 6) == 0 && copy_word(r->method, sizeof r->method, v)) {
+        for (char *m = r->method; *m; m++)
+            if (*m < 'A' || *m > 'Z')
+                return conf_error(ps, line, "\"login\" method must be an upper-case token, got \"%s\"", v);
+        return 0;
+    }
+    if (k == 4 && memcmp(a, "user", 4) == 0) {
+        static const char *const kinds[] = { "form:", "json:", "header:" };
+        for (uint8_t i = 0; i < 3; i++) {
+            size_t kl = strlen(kinds[i]);
+            if (strncmp(v, kinds[i], kl) == 0 && copy_word(r->user_field, sizeof r->user_field, v + kl)) {
+                r->user_kind = i;
+                return 0;
+            }
+        }
+        return conf_error(ps, line, "\"login\" user= expects form:FIELD, json:FIELD or header:NAME, got \"%s\"", v);
+    }
+    if (k == 8 && memcmp(a, "password", 8) == 0 && copy_word(r->pass_field, sizeof r->pass_field, v))
+        return 0;
+    if (k == 4 && memcmp(a, "fail", 4) == 0) {
+        r->nfail = 0;
+        for (const char *p = v; *p;) {
+            char *end;
+            unsigned long code = strtoul(p, &end, 10);
+            if (end == p || code < 200 || code > 599 || r->nfail == 8 || (*end && *end != ','))
+                return conf_error(ps, line, "\"login\" fail= expects up to 8 status codes like 401,403, got \"%s\"", v);
+            r->fail[r->nfail++] = (uint16_t)code;
+            p = *end ? end + 1 : end;
+        }
+        return r->nfail ? 0 : conf_error(ps, line, "\"login\" fail= expects status codes like 401,403");
+    }
+    if (k == 13 && memcmp(a, "fail_location", 13) == 0 && v[0] == '/' &&
+        copy_word(r->fail_location, sizeof r->fail_location, v))
+        return 0;
+    return conf_error(ps, line, "\"login\" expects options method=M user=form:F|json:F|header:H "
+                                "password=F fail=CODES fail_location=/PATH, got \"%s\"", a);
+}
+
+static int set_login(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n, unsigned line)
+{
+    (void)si;
+    if (site->nlogins == BW_LOGIN_ROUTES_MAX)
+        return conf_error(ps, line, "at most %d \"login\" routes per site", BW_LOGIN_ROUTES_MAX);
+    size_t plen = strlen(args[0]);
+    if (args[0][0] != '/' || plen + 2 > sizeof(((bw_login_route *)0)->path))
+        return BAD_VALUE("a path starting with / (at most 253 characters), like /login");
+    bw_login_route r = { .user_kind = BW_LOGIN_USER_FORM, .fail = { 401, 403 }, .nfail = 2 };
+    strcpy(r.method, "POST");
+    strcpy(r.user_field, "username");
+    strcpy(r.pass_field, "password");
+    size_t len = bw_policy_path_norm(args[0], plen, r.path);
+    if (len > 1 && r.path[len - 1] == '/')
+        len--;
+    r.path[len] = '\0';
+    for (int i = 1; i < n; i++)
+        if (login_option(ps, &r, args[i], line) < 0)
+            return -1;
+    bw_login_route *grown = realloc(site->logins, (site->nlogins + 1) * sizeof *grown);
+    if (!grown)
+        return conf_error(ps, line, "out of memory");
+    site->logins = grown;
+    site->logins[site->nlogins++] = r;
+    return 0;
+}
+
 static int set_challenge_key(conf_parser *ps, bw_site_conf *site, size_t si, char **args, int n,
                              unsigned line)
 {
@@ -1100,6 +1181,9 @@ static const directive directives[] = {
      "the challenge under_attack uses: a cookie redirect, or a JavaScript proof of work"},
     {"rule", CTX_SITE, 1, 15, set_rule, "ACTION [OPTIONS] [FIELD=VALUE ...]", "-",
      "a policy rule, checked in order before the automatic ones (docs/POLICY.md)"},
+    {"login", CTX_SITE, 1, 7, set_login,
+     "PATH [method=M] [user=form:F|json:F|header:H] [password=F] [fail=CODES] [fail_location=/PATH]", "-",
+     "a login route: failed logins are counted per account, source and client, and guessing is challenged, then blocked (docs/LOGIN.md)"},
     {"challenge_key", CTX_MAIN, 1, 1, set_challenge_key, "SECRET", "random at start",
      "signs clearance tokens; set it to keep tokens valid across restarts (16+ characters; never logged)"},
     {"geoip_db", CTX_MAIN, 1, 1, set_geoip_db, "PATH", "-",
@@ -1718,6 +1802,7 @@ void bw_conf_free(bw_conf *c)
         free(s->pool.servers);
         free(s->pool.hc_path);
         bw_policy_free(s->policy);
+        free(s->logins);
     }
     for (size_t i = 0; i < c->nowned; i++)
         free(c->owned[i]);

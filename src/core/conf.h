@@ -79,6 +79,20 @@ typedef struct bw_pool_conf {
     char *hc_path;                /* NULL: TCP connect check; else "GET path" expecting 2xx/3xx */
 } bw_pool_conf;
 
+/* A login route of a site (`login` directive, docs/LOGIN.md). */
+#define BW_LOGIN_ROUTES_MAX 8
+enum { BW_LOGIN_USER_FORM = 0, BW_LOGIN_USER_JSON, BW_LOGIN_USER_HEADER };
+typedef struct bw_login_route {
+    char path[256];          /* policy normal form, without a trailing slash */
+    char method[16];         /* default POST */
+    uint8_t user_kind;       /* BW_LOGIN_USER_*: where the account name is */
+    char user_field[64];     /* default "username" */
+    char pass_field[64];     /* form/json: the password's field, default "password" */
+    uint16_t fail[8];        /* statuses that mean a failed login (default 401, 403) */
+    uint8_t nfail;
+    char fail_location[128]; /* a redirect there is a failure too; "" none */
+} bw_login_route;
+
 typedef struct bw_site_conf {
     char *name;        /* first server name, used in logs and metrics */
     char **names;      /* all names: exact "example.com" or wildcard "*.example.com" */
@@ -96,6 +110,8 @@ typedef struct bw_site_conf {
     uint8_t under_attack;     /* BW_UNDER_ATTACK_*, default auto */
     uint8_t challenge_kind;   /* 1 cookie (default), 2 proof of work: what under-attack uses */
     struct bw_policy *policy; /* the site's `rule` directives in order; NULL if none */
+    bw_login_route *logins;   /* the site's `login` directives (malloc'd, owned) */
+    size_t nlogins;
 } bw_site_conf;
 
 enum { BW_UNDER_ATTACK_OFF = 0, BW_UNDER_ATTACK_ON, BW_UNDER_ATTACK_AUTO };

@@ -30,6 +30,7 @@
 #include "core/loop.h"
 #include "proxy/ipcount.h"
 #include "proxy/overload.h"
+#include "shield/shield.h"
 #include "http/parser.h"
 
 #define BW_REQUEST_ID_MAX 64
@@ -133,6 +134,7 @@ struct bw_stream {
     bool upgrade;       /* client asked for an upgrade (WebSocket) */
     bool head_sent;     /* the response head went to the client (no error page possible now) */
     bool queued;        /* waiting in its site's queue for an origin slot */
+    bw_login_ticket login; /* a login attempt: counted when the origin answers (route 0: none) */
     bool resume;        /* a slot freed up: acquire an origin when run next */
     bool resp_head_parsed;
     bool local;         /* bulwark answered itself (error page etc.) */

@@ -636,7 +636,29 @@ static const char cookie_body[] =
 
 /* Ask the shield about this request.  true if it answered itself (block,
  * challenge, rate limit...): no origin work at all. */
-static bool shield_answered(bw_stream *s, const bw_http_request *req)
+static bw_str response_header(const bw_http_response *resp, const char *name)
+{
+    bw_str want = bw_str_make(name, strlen(name));
+    for (size_t i = 0; i < resp->nheaders; i++)
+        if (bw_str_ieq(resp->headers[i].name, want))
+            return resp->headers[i].value;
+    return BW_STR_NULL;
+}
+
+/* The request body bytes that came with its head (for a login attempt's
+ * account name): none for a chunked body. */
+static bw_str body_with_head(const bw_conn *c, const bw_http_request *req, uint32_t head_len)
+{
+    uint32_t len = bw_buf_len(&c->in);
+    if (!(req->flags & BW_HTTP_F_HAS_CL) || len <= head_len)
+        return BW_STR_NULL;
+    uint64_t n = len - head_len;
+    if (n > req->content_length)
+        n = req->content_length;
+    return bw_str_make((const char *)bw_buf_head(&c->in) + head_len, (size_t)n);
+}
+
+static bool shield_answered(bw_stream *s, const bw_http_request *req, uint32_t head_len)
 {
     bw_conn *c = s->c;
     bw_worker *w = c->w;
@@ -645,8 +667,9 @@ static bool shield_answered(bw_stream *s, const bw_http_request *req)
                           : w->ovl.level >= 2 ? BW_GATE_SHED
                           : w->ovl.level == 1 ? BW_GATE_CHALLENGE
                                               : BW_GATE_OPEN;
-    bw_shield_verdict v = bw_shield_check(w->shield, s->conf, s->site, req, c->peer.family, c->peer.a,
-                                          w->loop.now_ms, gate, &r);
+    bw_shield_verdict v = bw_shield_check(w->shield, s->conf, s->site, req, body_with_head(c, req, head_len),
+                                          c->peer.family, c->peer.a, w->loop.now_ms, gate, &r);
+    s->login = r.login;
     if (r.cleared) {
         c->cleared = true;
         c->reserve = false; /* it has shown its token: an ordinary connection now */
@@ -749,7 +772,7 @@ void bw_stream_start(bw_conn *c, const bw_http_request *req, uint32_t head_len)
         local_error_page(s, 413);
         return;
     }
-    if (shield_answered(s, req))
+    if (shield_answered(s, req, head_len))
         return;
     if (!bw_buf_get(&w->pool, &s->reqout)) {
         bw_conn_close(c);
@@ -819,6 +842,9 @@ static int on_response_head(bw_stream *s)
     s->upstream_us = w->loop.now_us - s->upstream_start_us;
     s->status = resp.status;
     bw_upstream_outcome(s, resp.status >= 500);
+    if (s->login.route)
+        bw_shield_login_outcome(w->shield, s->site, &s->login, resp.status,
+                                response_header(&resp, "location"), w->loop.now_ms);
     bool tunnel = resp.status == 101;
     int mode;
     if (tunnel) {

@@ -154,7 +154,7 @@ bw_login_class bw_login_classify(const bw_login_view *v)
         return BW_LOGIN_STUFFING;
     if (v->password.accounts >= BW_LOGIN_MANY_ACCOUNTS)
         return BW_LOGIN_SPRAYING;
-    if (v->account.failures >= BW_LOGIN_BRUTE_FAILS)
+    if (bw_login_at_least(v->account.failures, BW_LOGIN_BRUTE_FAILS))
         return BW_LOGIN_BRUTE_FORCE;
     return BW_LOGIN_CLEAN;
 }

@@ -62,6 +62,13 @@ typedef struct bw_login_view {
 #define BW_LOGIN_BRUTE_FAILS 10   /* failures on one account */
 #define BW_LOGIN_MANY_ACCOUNTS 20 /* distinct accounts failing from one client or password */
 
+/* "At least n failures" of a decayed count: counts drift below whole
+ * numbers as soon as time passes, so n failures a moment ago are n. */
+static inline bool bw_login_at_least(double failures, unsigned n)
+{
+    return failures + 0.5 >= (double)n;
+}
+
 bw_login_class bw_login_classify(const bw_login_view *v);
 
 #endif

@@ -740,6 +740,11 @@ static bool cidr_holds(const pol_cidr *c, int family, const uint8_t *a)
     return (a[full] & m) == c->a[full];
 }
 
+size_t bw_policy_path_norm(const char *path, size_t n, char *out)
+{
+    return path_norm(path, n, out);
+}
+
 /* Per-request inputs, derived once per match call. */
 typedef struct pol_ctx {
     const bw_policy_req *r;

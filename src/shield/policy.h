@@ -103,4 +103,9 @@ size_t bw_policy_describe(const bw_policy *p, unsigned i, char *out, size_t cap)
 /* The action's config word ("rate-limit", "log-only", ...). */
 const char *bw_policy_action_name(bw_policy_action a);
 
+/* The normal form of an origin-form path, as rules compare paths (out has
+ * room for n + 2 bytes; returns its length): escapes of unreserved
+ * characters decoded, empty and "." segments dropped, ".." resolved. */
+size_t bw_policy_path_norm(const char *path, size_t n, char *out);
+
 #endif

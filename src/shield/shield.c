@@ -24,6 +24,7 @@
 #include "core/sbuf.h"
 #include "shield/gcra.h"
 #include "shield/geoip.h"
+#include "shield/login.h"
 #include "shield/policy.h"
 #include "shield/pow.h"
 #include "shield/shield_int.h"
@@ -86,6 +87,10 @@ int bw_shield_start(const bw_conf *conf, char *err, size_t errlen)
         sh.geoip_path = strdup(conf->geoip_db);
     }
     sh.key_secret = conf->challenge_key ? strdup(conf->challenge_key) : NULL;
+    if (sh_login_start() < 0) {
+        snprintf(err, errlen, "shield: out of memory for the login tables");
+        return -1;
+    }
     sh_tick_clock();
     return sh_detect_start();
 }
@@ -93,6 +98,7 @@ int bw_shield_start(const bw_conf *conf, char *err, size_t errlen)
 void bw_shield_stop(void)
 {
     sh_detect_stop();
+    sh_login_stop();
     bw_gcra_free(sh.gcra);
     sh.gcra = NULL;
     bw_geoip_close(sh.geoip);
@@ -401,6 +407,54 @@ static bw_shield_verdict auto_rules(bw_shield_worker *sw, const bw_conf *conf, u
     return BW_SHIELD_PASS;
 }
 
+/* Failures (decayed) of one client after which guessing is blocked, not
+ * challenged; and challenged login attempts a client may ignore. */
+#define LOGIN_BLOCK_FAILURES 50
+#define LOGIN_BLOCK_CHALLENGED 20
+
+/* A login attempt (docs/LOGIN.md): counted under its keys once the origin
+ * answers; guessing is challenged (an attacked account asks for proof of
+ * work past 3x the brute-force threshold, so its owner still gets in),
+ * and a client that goes on failing, or ignores the challenges, is
+ * blocked. */
+static bw_shield_verdict login_decide(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
+                                      int route, const bw_shield_feat *f, const bw_http_request *req,
+                                      bw_str body, lazy_level *lv, uint64_t now_ms, bw_shield_result *res)
+{
+    uint32_t slot = site->stats_slot;
+    bw_login_ticket *t = &res->login;
+    sh_login_ticket(site, route, req, body, f, t);
+    bw_login_view v;
+    double challenged;
+    sh_login_view(t, now_ms, &v, &challenged);
+    bw_login_class k = bw_login_classify(&v);
+    if (k == BW_LOGIN_CLEAN)
+        return BW_SHIELD_PASS;
+    bw_counter_add(&sw->site[slot].login_class[k], 1);
+    double client = v.source.failures > v.fp.failures ? v.source.failures : v.fp.failures;
+    if (bw_login_at_least(challenged, LOGIN_BLOCK_CHALLENGED) ||
+        (k != BW_LOGIN_BRUTE_FORCE && bw_login_at_least(client, LOGIN_BLOCK_FAILURES)))
+        return mitigate(sw, slot, res, BW_SHIELD_BLOCK, BW_REASON_LOGIN);
+    uint8_t need = k == BW_LOGIN_BRUTE_FORCE && bw_login_at_least(v.account.failures, 3 * BW_LOGIN_BRUTE_FAILS)
+                       ? 2 : 1;
+    t->cleared = level_of(lv) >= 1;
+    if (level_of(lv) >= need)
+        return BW_SHIELD_PASS;
+    sh_login_challenged(t, now_ms);
+    return challenge(sw, conf, slot, f, req, res, need >= 2 ? BW_SHIELD_POW : BW_SHIELD_CHALLENGE,
+                     BW_REASON_LOGIN);
+}
+
+void bw_shield_login_outcome(bw_shield_worker *sw, const bw_site_conf *site, const bw_login_ticket *t,
+                             int status, bw_str location, uint64_t now_ms)
+{
+    if (!t->route || t->route > site->nlogins || status >= 500)
+        return; /* the origin failed: that says nothing about the password */
+    bool failed = sh_login_is_failure(site, t, status, location);
+    bw_counter_add(failed ? &sw->site[t->site].login_failed : &sw->site[t->site].login_ok, 1);
+    sh_login_note(t, failed, now_ms);
+}
+
 /* The worker's gate for a visitor the rules let through (shield.h). */
 static bw_shield_verdict gate_verdict(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
                                       const bw_shield_feat *f, const bw_http_request *req,
@@ -428,8 +482,8 @@ static bw_shield_verdict gate_verdict(bw_shield_worker *sw, const bw_conf *conf,
 /* The decision, first match wins (see the top of this file).  With the
  * shield off for the site, only the gate applies. */
 static bw_shield_verdict decide(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
-                                const bw_http_request *req, const bw_shield_feat *f, int family,
-                                const uint8_t addr[16], uint64_t now_ms, bw_shield_gate gate,
+                                const bw_http_request *req, bw_str body, const bw_shield_feat *f,
+                                int family, const uint8_t addr[16], uint64_t now_ms, bw_shield_gate gate,
                                 lazy_level *lv, bw_shield_result *res)
 {
     uint32_t slot = site->stats_slot;
@@ -470,6 +524,9 @@ static bw_shield_verdict decide(bw_shield_worker *sw, const bw_conf *conf, const
         bw_shield_verdict v = auto_rules(sw, conf, slot, f, req, lv, res);
         if (v != BW_SHIELD_PASS)
             return v;
+        int route = site->nlogins ? sh_login_route(site, req) : -1;
+        if (route >= 0 && (v = login_decide(sw, conf, site, route, f, req, body, lv, now_ms, res)))
+            return v;
         if (gate != BW_GATE_OPEN && (v = gate_verdict(sw, conf, site, f, req, lv, gate, res)))
             return v;
         if (site->under_attack == BW_UNDER_ATTACK_ON && level_of(lv) < site->challenge_kind)
@@ -481,13 +538,15 @@ static bw_shield_verdict decide(bw_shield_worker *sw, const bw_conf *conf, const
 }
 
 bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
-                                  const bw_http_request *req, int family, const uint8_t addr[16],
-                                  uint64_t now_ms, bw_shield_gate gate, bw_shield_result *res)
+                                  const bw_http_request *req, bw_str body, int family,
+                                  const uint8_t addr[16], uint64_t now_ms, bw_shield_gate gate,
+                                  bw_shield_result *res)
 {
     res->verdict = BW_SHIELD_PASS;
     res->reason = BW_REASON_NONE;
     res->cookie_len = res->location_len = 0;
     res->cleared = false;
+    res->login.route = 0;
     uint32_t slot = site->stats_slot;
     sh_site_counters *sc = &sw->site[slot];
     bw_counter_add(&sc->seen, 1);
@@ -500,8 +559,10 @@ bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, con
     res->prefix = f.attr[BW_ATTR_PREFIX];
     res->bind = f.bind;
     lazy_level lv = { -1, &f, slot };
-    bw_shield_verdict v = decide(sw, conf, site, req, &f, family, addr, now_ms, gate, &lv, res);
+    bw_shield_verdict v = decide(sw, conf, site, req, body, &f, family, addr, now_ms, gate, &lv, res);
     res->cleared = lv.v >= 1;
+    if (v != BW_SHIELD_PASS)
+        res->login.route = 0; /* answered here: no outcome to count */
     if (v == BW_SHIELD_PASS)
         bw_counter_add(&sc->passed, 1);
     /* passed requests teach the detector; mitigated ones tell the attack
@@ -545,7 +606,8 @@ void bw_shield_account_clean(bw_shield_worker *sw, const bw_site_conf *site, uin
 /* ---- admin API -------------------------------------------------------------- */
 
 typedef struct site_sum {
-    uint64_t seen, passed, clean, clean_in, clean_out, logged;
+    uint64_t seen, passed, clean, clean_in, clean_out, logged, login_ok, login_failed;
+    uint64_t login_class[4];
     uint64_t verdict[BW_SHIELD_VERDICT_COUNT];
     uint64_t reason[BW_REASON_COUNT];
 } site_sum;
@@ -563,6 +625,10 @@ static void sum_site(unsigned slot, site_sum *s)
         s->passed += bw_counter_get(&c->passed);
         s->clean += bw_counter_get(&c->clean_requests);
         s->logged += bw_counter_get(&c->logged);
+        s->login_ok += bw_counter_get(&c->login_ok);
+        s->login_failed += bw_counter_get(&c->login_failed);
+        for (int k = 0; k < 4; k++)
+            s->login_class[k] += bw_counter_get(&c->login_class[k]);
         s->clean_in += bw_counter_get(&c->clean_bytes_in);
         s->clean_out += bw_counter_get(&c->clean_bytes_out);
         for (int v = 0; v < BW_SHIELD_VERDICT_COUNT; v++)
@@ -576,7 +642,7 @@ static const char *const verdict_names[BW_SHIELD_VERDICT_COUNT] = {
     "pass", "block", "challenge", "pow", "pow_passed", "rate_limit", "tarpit", "unavailable",
 };
 static const char *const reason_names[BW_REASON_COUNT] = {
-    "none", "policy", "auto", "under_attack", "bad_pow", "overload", "reserve",
+    "none", "policy", "auto", "under_attack", "bad_pow", "overload", "reserve", "login",
 };
 
 void sh_site_label(bw_sbuf *b, const char *metric, unsigned slot)
@@ -584,6 +650,16 @@ void sh_site_label(bw_sbuf *b, const char *metric, unsigned slot)
     bw_sb_printf(b, "%s{site=\"", metric);
     bw_sb_escaped(b, bw_stats_site_name(slot));
     bw_sb_printf(b, "\"");
+}
+
+/* Two samples of a per-site metric that differ by one label's value. */
+static void two_samples(bw_sbuf *b, const char *metric, unsigned slot, const char *label, const char *a,
+                        uint64_t x, const char *bv, uint64_t y)
+{
+    sh_site_label(b, metric, slot);
+    bw_sb_printf(b, ",%s=\"%s\"} %llu\n", label, a, (unsigned long long)x);
+    sh_site_label(b, metric, slot);
+    bw_sb_printf(b, ",%s=\"%s\"} %llu\n", label, bv, (unsigned long long)y);
 }
 
 void bw_shield_render_metrics(bw_sbuf *b)
@@ -612,6 +688,19 @@ void bw_shield_render_metrics(bw_sbuf *b)
             sh_site_label(b, "bulwark_shield_mitigated_total", s);
             bw_sb_printf(b, ",reason=\"%s\"} %llu\n", reason_names[r], (unsigned long long)sums[s].reason[r]);
         }
+    bw_sb_printf(b, "# HELP bulwark_login_attempts_total Login attempts the origin answered, by outcome "
+                     "(login routes, docs/LOGIN.md).\n# TYPE bulwark_login_attempts_total counter\n");
+    for (unsigned s = 0; s < nsites; s++)
+        two_samples(b, "bulwark_login_attempts_total", s, "outcome", "ok", sums[s].login_ok, "failed",
+                    sums[s].login_failed);
+    static const char *const vectors[] = { "", "brute-force", "credential-stuffing", "password-spraying" };
+    bw_sb_printf(b, "# HELP bulwark_login_guessing_total Login attempts met while their account or "
+                     "client was classified as guessing, by vector.\n# TYPE bulwark_login_guessing_total counter\n");
+    for (unsigned s = 0; s < nsites; s++)
+        for (int k = 1; k < 4; k++) {
+            sh_site_label(b, "bulwark_login_guessing_total", s);
+            bw_sb_printf(b, ",vector=\"%s\"} %llu\n", vectors[k], (unsigned long long)sums[s].login_class[k]);
+        }
     bw_sb_printf(b, "# HELP bulwark_shield_policy_logged_total Requests that matched a log-only "
                      "policy rule.\n# TYPE bulwark_shield_policy_logged_total counter\n");
     for (unsigned s = 0; s < nsites; s++) {
@@ -626,12 +715,9 @@ void bw_shield_render_metrics(bw_sbuf *b)
     }
     bw_sb_printf(b, "# HELP bulwark_clean_bytes_total Clean traffic bytes, by direction.\n"
                      "# TYPE bulwark_clean_bytes_total counter\n");
-    for (unsigned s = 0; s < nsites; s++) {
-        sh_site_label(b, "bulwark_clean_bytes_total", s);
-        bw_sb_printf(b, ",direction=\"in\"} %llu\n", (unsigned long long)sums[s].clean_in);
-        sh_site_label(b, "bulwark_clean_bytes_total", s);
-        bw_sb_printf(b, ",direction=\"out\"} %llu\n", (unsigned long long)sums[s].clean_out);
-    }
+    for (unsigned s = 0; s < nsites; s++)
+        two_samples(b, "bulwark_clean_bytes_total", s, "direction", "in", sums[s].clean_in, "out",
+                    sums[s].clean_out);
     uint64_t dropped = 0;
     for (unsigned i = 0; i < atomic_load(&sh_nworkers); i++)
         if (sh_workers[i])

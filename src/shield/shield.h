@@ -50,6 +50,7 @@ typedef enum bw_shield_reason {
     BW_REASON_BAD_POW,     /* a wrong or expired proof of work */
     BW_REASON_OVERLOAD,    /* the worker is overloaded (proxy/overload.h) */
     BW_REASON_RESERVE,     /* a connection of the reserve without a clearance token */
+    BW_REASON_LOGIN,       /* login protection: guessing passwords (docs/LOGIN.md) */
     BW_REASON_COUNT
 } bw_shield_reason;
 
@@ -65,12 +66,25 @@ typedef enum bw_shield_gate {
 
 #define BW_SHIELD_RETRY_AFTER_S 5 /* what a 503 of the gate tells clients */
 
+/* A login attempt (a request to one of the site's `login` routes,
+ * docs/LOGIN.md): what its outcome must be counted under, once the
+ * origin has answered (bw_shield_login_outcome).  Keys are keyed hashes:
+ * no account name or password is kept. */
+typedef struct bw_login_ticket {
+    uint8_t route;    /* 1 + the route's index; 0: not a login attempt */
+    bool cleared;     /* the client showed a valid clearance token */
+    uint32_t site;    /* stats slot */
+    uint64_t account; /* hash of the account name (for distinct counts) */
+    uint64_t k_account, k_source, k_fp, k_password;
+} bw_login_ticket;
+
 /* What the proxy needs to answer a verdict other than PASS. */
 typedef struct bw_shield_result {
     bw_shield_verdict verdict;
     bw_shield_reason reason;
     uint32_t retry_after_s;   /* LIMIT, UNAVAILABLE */
     bool cleared;             /* the request showed a valid clearance token (if it was checked) */
+    bw_login_ticket login;    /* route 0 unless a login attempt that went on to the origin */
     /* CHALLENGE / POW_PASSED: the Set-Cookie value */
     char cookie[96];
     size_t cookie_len;
@@ -105,8 +119,15 @@ void bw_shield_quiescent(bw_shield_worker *sw);
  * verdict is POW, is written by bw_shield_pow_page().  gate: see above
  * (it applies also to a site with the shield off). */
 bw_shield_verdict bw_shield_check(bw_shield_worker *sw, const bw_conf *conf, const bw_site_conf *site,
-                                  const bw_http_request *req, int family, const uint8_t addr[16],
-                                  uint64_t now_ms, bw_shield_gate gate, bw_shield_result *res);
+                                  const bw_http_request *req, bw_str body, int family,
+                                  const uint8_t addr[16], uint64_t now_ms, bw_shield_gate gate,
+                                  bw_shield_result *res);
+
+/* The origin answered a login attempt (res->login of its check): count a
+ * failure (status in the route's fail= list, or a redirect to its
+ * fail_location) or a success.  The worker's thread. */
+void bw_shield_login_outcome(bw_shield_worker *sw, const bw_site_conf *site, const bw_login_ticket *t,
+                             int status, bw_str location, uint64_t now_ms);
 
 /* The proof-of-work page for a request that got POW: res is the check's
  * result (it carries the client's /24 and binding the challenge is bound to). */

@@ -35,11 +35,13 @@ typedef struct sh_record {
 typedef struct sh_site_counters {
     bw_counter seen;                     /* every request checked */
     bw_counter passed;                   /* went on to the origin */
-    bw_counter verdict[BW_SHIELD_TARPIT + 1]; /* by verdict (PASS unused) */
+    bw_counter verdict[BW_SHIELD_VERDICT_COUNT]; /* by verdict (PASS unused) */
     bw_counter reason[BW_REASON_COUNT];  /* mitigated, by reason */
     bw_counter logged;                   /* log-only policy matches */
     bw_counter clean_requests;           /* passed and finished (clean-traffic metering) */
     bw_counter clean_bytes_in, clean_bytes_out;
+    bw_counter login_ok, login_failed;   /* login attempts by the origin's answer */
+    bw_counter login_class[4];           /* attempts met as bw_login_class (CLEAN unused) */
 } sh_site_counters;
 
 struct bw_shield_worker {
@@ -88,5 +90,19 @@ bool sh_country(int family, const uint8_t addr[16], char cc[3]);
 void sh_render_detector_metrics(struct bw_sbuf *b);
 /* `metric{site="NAME"` of a stats slot, for the next label or the value (shield.c). */
 void sh_site_label(struct bw_sbuf *b, const char *metric, unsigned slot);
+
+/* loginguard.c: login protection (docs/LOGIN.md) */
+struct bw_login_view;
+int sh_login_start(void);
+void sh_login_stop(void);
+int sh_login_route(const bw_site_conf *site, const bw_http_request *req); /* index or -1 */
+void sh_login_ticket(const bw_site_conf *site, int route, const bw_http_request *req, bw_str body,
+                     const bw_shield_feat *f, bw_login_ticket *t);
+void sh_login_view(const bw_login_ticket *t, uint64_t now_ms, struct bw_login_view *v,
+                   double *challenged);
+void sh_login_challenged(const bw_login_ticket *t, uint64_t now_ms);
+bool sh_login_is_failure(const bw_site_conf *site, const bw_login_ticket *t, int status,
+                         bw_str location);
+void sh_login_note(const bw_login_ticket *t, bool failed, uint64_t now_ms);
 
 #endif

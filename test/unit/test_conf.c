@@ -684,6 +684,37 @@ static void test_err_values(void **state)
     c = parse_ok("event_coalesce 250us;\n" SITE);
     assert_int_equal(c->event_coalesce_us, 250);
     bw_conf_free(c);
+    /* login routes: defaults, options, the path in the rules' normal form */
+    c = parse_ok("site a.test { origin 127.0.0.1:1; login /login; "
+                 "login /api/./v1//session/ method=PUT user=json:email password=pw fail=401,429,200 "
+                 "fail_location=/login?e=1; }\n");
+    assert_int_equal(c->sites[0].nlogins, 2);
+    const bw_login_route *lr = &c->sites[0].logins[0];
+    assert_string_equal(lr->path, "/login");
+    assert_string_equal(lr->method, "POST");
+    assert_int_equal(lr->user_kind, BW_LOGIN_USER_FORM);
+    assert_string_equal(lr->user_field, "username");
+    assert_string_equal(lr->pass_field, "password");
+    assert_int_equal(lr->nfail, 2);
+    assert_int_equal(lr->fail[0], 401);
+    assert_int_equal(lr->fail[1], 403);
+    assert_string_equal(lr->fail_location, "");
+    lr = &c->sites[0].logins[1];
+    assert_string_equal(lr->path, "/api/v1/session");
+    assert_string_equal(lr->method, "PUT");
+    assert_int_equal(lr->user_kind, BW_LOGIN_USER_JSON);
+    assert_string_equal(lr->user_field, "email");
+    assert_string_equal(lr->pass_field, "pw");
+    assert_int_equal(lr->nfail, 3);
+    assert_int_equal(lr->fail[2], 200);
+    assert_string_equal(lr->fail_location, "/login?e=1");
+    bw_conf_free(c);
+    refused("site a.test { origin 127.0.0.1:1; login /l fail=99; }\n");
+    refused("site a.test { origin 127.0.0.1:1; login /l fail_location=login; }\n");
+    refused("site a.test { origin 127.0.0.1:1; login /l user=form:; }\n");
+    refused("site a.test { origin 127.0.0.1:1; login /l colour=red; }\n");
+    refused("login /l;\n" SITE);
+
     c = parse_ok("overload_wait off;\nconnection_reserve 0%;\nevent_coalesce off;\n" SITE);
     assert_int_equal(c->overload_wait_ms, 0);
     assert_int_equal(c->conn_reserve_pct, 0);
