@@ -395,6 +395,17 @@ static void test_ttm_stray_within_budget(void **state)
     assert_int_equal(sg_time_to_mitigate(r, a), -1);
 }
 
+static void test_ttm_leaking_second_is_not_diluted(void **state)
+{
+    sg_run *r = *state;
+    r->nsec = 20;
+    sg_scenario *a = add_scen(r, "flood", SG_HTTP_FLOOD, 0, 20);
+    assert_int_equal(sg_run_alloc_timelines(r), 0);
+    fill(a, 0, 20, 60000, 0);
+    a->timeline[0].reached = 643; /* 1% of second 0, 0.05% of the whole attack */
+    assert_int_equal(sg_time_to_mitigate(r, a), 1);
+}
+
 static void test_ttm_no_probe(void **state)
 {
     sg_run *r = *state;
@@ -566,6 +577,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ttm_from_second_3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttm_offset_from_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttm_stray_within_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ttm_leaking_second_is_not_diluted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttm_no_probe, setup, teardown),
         cmocka_unit_test(test_reach_ratio),
         cmocka_unit_test_setup_teardown(test_json_with_probe, setup, teardown),

@@ -100,7 +100,10 @@ int sg_time_to_mitigate(const sg_run *r, const sg_scenario *s)
         reached += s->timeline[i].reached;
     }
     for (uint32_t i = lo; i < hi; i++) {
-        if (sent > 0 && reached * 1000 <= sent)
+        /* that second itself too: a tail diluted by a long attack must not
+         * make the second in which the leak happened its "mitigated" one */
+        if (sent > 0 && reached * 1000 <= sent &&
+            s->timeline[i].reached * 1000 <= s->timeline[i].sent)
             return (int)(i - lo);
         sent -= s->timeline[i].sent;
         reached -= s->timeline[i].reached;

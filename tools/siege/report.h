@@ -26,7 +26,8 @@ uint64_t sg_hist_quantile(const sg_hist *h, double q);
  * Time to mitigate of an attack scenario, in seconds after its start: the
  * first second s of its window (counted from its start_s) from which on, to
  * the end of its window, the requests that reached the origin are at most
- * 0.1% of those it sent (sum of reached / sum of sent over [s, end]).
+ * 0.1% of those it sent (sum of reached / sum of sent over [s, end]), and
+ * at most 0.1% in second s itself.
  * Returns -1 if that never happens (or the scenario sent nothing, or there
  * are no probe counts).  Slow scenarios are judged on the same ratio with
  * "sent" = connections opened.
