@@ -9,6 +9,10 @@
 #   bench/attack.sh --flood    instead of seed-replay: real users throughout and
 #                              a rotating-address http-flood at RATE over the
 #                              middle half of the run (3 requests per address)
+#   bench/attack.sh --login    instead: real users throughout (2 % of their
+#                              requests are logins) and brute-force plus
+#                              cred-stuffing at RATE each (default 500) over
+#                              the middle half; bulwark gets "login /login;"
 #
 # Environment: DURATION (60, seconds) RATE (5000, req/s of the first flood)
 # USERS (50) PROXIES ("bulwark nginx haproxy") BUILD (build)
@@ -16,19 +20,22 @@
 # ATTACK_NGINX_PORT (19182) ATTACK_HAPROXY_PORT (19183).
 set -euo pipefail
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 
 QUICK=0
 FLOOD=0
+LOGIN=0
 for a in "$@"; do
     case $a in
     --quick) QUICK=1 ;;
     --flood) FLOOD=1 ;;
+    --login) LOGIN=1 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
     esac
 done
 if [ $QUICK = 1 ]; then DURATION=${DURATION:-20} RATE=${RATE:-2000}; fi
+if [ $LOGIN = 1 ]; then RATE=${RATE:-500}; fi
 DURATION=${DURATION:-60}
 RATE=${RATE:-5000}
 USERS=${USERS:-50}
@@ -51,7 +58,13 @@ trap bench_cleanup EXIT INT TERM
 BUILD_NOTE=""
 [ "$BUILD" = build ] || BUILD_NOTE="BUILD=$BUILD "
 CMDLINE="${BUILD_NOTE}DURATION=$DURATION RATE=$RATE USERS=$USERS PROXIES=\"$PROXIES\" bench/attack.sh${*:+ $*}"
-if [ $FLOOD = 1 ]; then
+if [ $LOGIN = 1 ]; then
+    RUN_NAME="login"
+    SIEGE_ARGS=(-d "$DURATION" -s "legit:users=$USERS"
+        -s "brute-force:rate=$RATE,start=$((DURATION / 4)),duration=$((DURATION / 2))"
+        -s "cred-stuffing:rate=$RATE,start=$((DURATION / 4)),duration=$((DURATION / 2))")
+    PLOT_PREFIX=attack-login
+elif [ $FLOOD = 1 ]; then
     RUN_NAME="http-flood"
     SIEGE_ARGS=(-d "$DURATION" -s "legit:users=$USERS"
         -s "http-flood:rate=$RATE,start=$((DURATION / 4)),duration=$((DURATION / 2))")
@@ -175,9 +188,23 @@ EOF
     wait_port "$HAPROXY_PORT" 10 || { cat "$BENCH_TMP/haproxy.out" >&2; die "haproxy did not start on :$HAPROXY_PORT"; }
 }
 
+# bulwark as in quick mode (one worker, admin and access log off, default
+# protection) with the probe's login route declared (--login runs).
+start_bulwark_login() {
+    local f=$BENCH_TMP/bulwark-login.conf
+    printf 'workers 1;\nlisten 127.0.0.1:%s;\nadmin off;\naccess_log off;\nsite _ {\n    origin 127.0.0.1:%s;\n    login /login;\n}\n' \
+        "$BULWARK_PORT" "$PROBE_PORT" >"$f"
+    cp "$f" "$OUT/bulwark.conf"
+    ( ulimit -n "$(ulimit -Hn)"; exec taskset -c "$PROXY_CPU" "$BUILD_DIR/bulwark" -c "$f" ) \
+        >"$BENCH_TMP/bulwark.out" 2>&1 &
+    BULWARK_PID=$!
+    BENCH_PIDS+=("$BULWARK_PID")
+    wait_port "$BULWARK_PORT" 10 || { cat "$BENCH_TMP/bulwark.out" >&2; die "bulwark did not start on :$BULWARK_PORT"; }
+}
+
 start_proxy() {
     case $1 in
-    bulwark) start_bulwark bench ;; # quick mode, --workers 1 --admin off --access-log off
+    bulwark) if [ $LOGIN = 1 ]; then start_bulwark_login; else start_bulwark bench; fi ;; # quick mode, --workers 1 --admin off --access-log off
     nginx) start_nginx_attack ;;
     haproxy) start_haproxy_attack ;;
     esac
@@ -224,6 +251,7 @@ for p in "${PROXY_LIST[@]}"; do
     BENCH_PIDS+=("$SIEGE_PID") # in the background, so that ctrl-C / TERM stop it at once
     wait "$SIEGE_PID" || rc=$?
     bench_stop "$SIEGE_PID"
+    curl -s -m 5 "http://127.0.0.1:$PROBE_PORT/__probe/stats" >"$OUT/$p.probe.json" || true
     for q in $pid $PROBE_PID; do
         kill -0 "$q" 2>/dev/null || log "WARNING: pid $q ($p or the probe) died during the run"
     done
@@ -260,6 +288,12 @@ fi
     echo "- proxies, one worker each: bulwark quick mode (\`--workers 1 --admin off --access-log off\`, default protection); nginx \`limit_req\` 10 r/s per address, burst 20 nodelay, 429; HAProxy stick-table \`http_req_rate(10s)\` > 100 -> 429 (10 r/s averaged over 10 s)"
     echo
     python3 "$ROOT/bench/attack_table.py" "$OUT" "${PROXY_LIST[@]}"
+    if [ $LOGIN = 1 ]; then
+        echo
+        echo "Logins as the probe (the origin) answered them, real users (127.1/16) apart:"
+        echo
+        for p in "${PROXY_LIST[@]}"; do python3 "$ROOT/bench/attack_table.py" --logins "$OUT/$p.probe.json" "$p"; done
+    fi
 } >"$OUT/table.md"
 echo
 cat "$OUT/table.md"

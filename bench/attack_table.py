@@ -193,5 +193,21 @@ def main():
         print("\n".join("- " + x for x in problems))
 
 
+def logins_line(path, proxy):
+    """--logins PROBE_STATS_JSON PROXY: one line on the logins the probe
+    answered, real users' (octet 1, 127.1/16) apart from the attackers'."""
+    with open(path) as f:
+        s = json.load(f)
+    ok, failed = s.get("logins_ok_by_octet", {}), s.get("logins_failed_by_octet", {})
+    aok = sum(v for k, v in ok.items() if k != "1")
+    afail = sum(v for k, v in failed.items() if k != "1")
+    print(f"- {proxy}: real users' logins ok {fmt_int(ok.get('1', 0))}, failed "
+          f"{fmt_int(failed.get('1', 0))}; attackers' guesses that reached the origin: "
+          f"{fmt_int(afail)} failed, {fmt_int(aok)} succeeded")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 4 and sys.argv[1] == "--logins":
+        logins_line(sys.argv[2], sys.argv[3])
+    else:
+        main()

@@ -19,7 +19,7 @@
 #include "shield/policy.h"
 #include "shield/shield_int.h"
 
-#define LOGIN_TABLE_ENTRIES 32768 /* per table: 1 MiB each */
+#define LOGIN_TABLE_ENTRIES 32768 /* per table: 1 MiB each, made at the first login attempt */
 #define FIELD_MAX 256             /* longest account name or password read */
 #define BODY_SCAN_MAX 4096        /* only the first bytes of a body are searched */
 
@@ -35,10 +35,20 @@ int sh_login_start(void)
 {
     if (getrandom(&lg.salt, sizeof lg.salt, 0) != sizeof lg.salt)
         return -1;
-    for (int i = 0; i < T_COUNT; i++)
-        if (!(lg.t[i] = bw_login_table_new(LOGIN_TABLE_ENTRIES)))
-            return -1;
     return 0;
+}
+
+/* The tables, made at the first login attempt (a config without login
+ * routes never pays their 5 MiB); false if memory ran out, and then the
+ * attempt is neither checked nor counted.  Called with lg.lock held. */
+static bool tables_ready(void)
+{
+    if (lg.t[T_COUNT - 1])
+        return true;
+    for (int i = 0; i < T_COUNT; i++)
+        if (!lg.t[i] && !(lg.t[i] = bw_login_table_new(LOGIN_TABLE_ENTRIES)))
+            return false;
+    return true;
 }
 
 void sh_login_stop(void)
@@ -136,6 +146,12 @@ void sh_login_ticket(const bw_site_conf *site, int route, const bw_http_request 
 void sh_login_view(const bw_login_ticket *t, uint64_t now_ms, bw_login_view *v, double *challenged)
 {
     pthread_mutex_lock(&lg.lock);
+    if (!tables_ready()) {
+        pthread_mutex_unlock(&lg.lock);
+        *v = (bw_login_view){ 0 };
+        *challenged = 0;
+        return;
+    }
     v->account = bw_login_get(lg.t[T_ACCOUNT], t->k_account, now_ms);
     v->source = bw_login_get(lg.t[T_SOURCE], t->k_source, now_ms);
     v->fp = bw_login_get(lg.t[T_FP], t->k_fp, now_ms);
@@ -151,6 +167,10 @@ void sh_login_view(const bw_login_ticket *t, uint64_t now_ms, bw_login_view *v, 
 void sh_login_challenged(const bw_login_ticket *t, uint64_t now_ms)
 {
     pthread_mutex_lock(&lg.lock);
+    if (!tables_ready()) {
+        pthread_mutex_unlock(&lg.lock);
+        return;
+    }
     bw_login_fail(lg.t[T_CHALLENGED], t->k_source, t->account, now_ms);
     bw_login_fail(lg.t[T_CHALLENGED], t->k_fp, t->account, now_ms);
     pthread_mutex_unlock(&lg.lock);
@@ -185,6 +205,10 @@ bool sh_login_is_failure(const bw_site_conf *site, const bw_login_ticket *t, int
 void sh_login_note(const bw_login_ticket *t, bool failed, uint64_t now_ms)
 {
     pthread_mutex_lock(&lg.lock);
+    if (!tables_ready()) {
+        pthread_mutex_unlock(&lg.lock);
+        return;
+    }
     if (failed) {
         bw_login_fail(lg.t[T_ACCOUNT], t->k_account, t->account, now_ms);
         bw_login_fail(lg.t[T_SOURCE], t->k_source, t->account, now_ms);
