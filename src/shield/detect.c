@@ -86,6 +86,16 @@ typedef struct origin_watch {
 #define ORIGIN_MIN_SAMPLES 20     /* ticks learned before the baseline is trusted */
 #define ORIGIN_BAD_TICKS 3
 
+/* Login guessing of one vector on one site (docs/LOGIN.md): an event of
+ * its own while attempts classified so keep coming. */
+typedef struct login_watch {
+    uint64_t met, mitigated;     /* counter totals at the last tick */
+    uint64_t last_ms;            /* monotonic: last tick with such attempts */
+    bool on;
+    sh_event ev;
+    uint64_t ev_at;
+} login_watch;
+
 typedef struct sh_site {
     bool used;
     origin_watch ow;
@@ -105,6 +115,7 @@ typedef struct sh_site {
     uint64_t rule_hits;          /* hits of its automatic rules at the last tick */
     sh_event ev;                 /* the ongoing attack's event (copied into the ring) */
     uint64_t ev_at;              /* its number in the ring (det.nevents when it started) */
+    login_watch login[4];        /* login guessing by bw_login_class (CLEAN unused) */
     /* what the admin thread may read, under det.lock (the fields above are
      * this thread's alone) */
     double pub_attack, pub_mean, pub_lat; /* attack as a gauge value: 1 or 0 */
@@ -513,6 +524,26 @@ static void event_log(const char *what, const sh_event *e)
     free(t);
 }
 
+/* Put e into the ring: its number there. */
+static uint64_t ring_add(const sh_event *e)
+{
+    pthread_mutex_lock(&det.lock);
+    uint64_t at = det.nevents++;
+    det.events[at % MAX_EVENTS] = *e;
+    pthread_mutex_unlock(&det.lock);
+    return at;
+}
+
+/* Refresh an event at its number in the ring, unless 64 newer events have
+ * taken that place since. */
+static void ring_sync(uint64_t at, const sh_event *e)
+{
+    pthread_mutex_lock(&det.lock);
+    if (det.nevents - at <= MAX_EVENTS)
+        det.events[at % MAX_EVENTS] = *e;
+    pthread_mutex_unlock(&det.lock);
+}
+
 /* Copy the site's ongoing event into its place in the ring, unless 64
  * newer events have taken that place since. */
 static void event_sync(sh_site *s)
@@ -528,10 +559,64 @@ static void event_sync(sh_site *s)
             prefix_text(top[i].key, s->ev.top_prefixes[i], sizeof s->ev.top_prefixes[i]);
         top_countries(top, n, &s->ev);
     }
-    pthread_mutex_lock(&det.lock);
-    if (det.nevents - s->ev_at <= MAX_EVENTS)
-        det.events[s->ev_at % MAX_EVENTS] = s->ev;
-    pthread_mutex_unlock(&det.lock);
+    ring_sync(s->ev_at, &s->ev);
+}
+
+static const char *const login_vectors[] = { "", "brute-force", "credential-stuffing", "password-spraying" };
+
+/* The workers' totals of login attempts met while classified as class k,
+ * and of login attempts the shield answered itself (any class). */
+static void login_totals(uint32_t slot, int k, uint64_t *met, uint64_t *mitigated)
+{
+    *met = *mitigated = 0;
+    unsigned n = atomic_load(&sh_nworkers);
+    for (unsigned i = 0; i < n; i++) {
+        bw_shield_worker *w = sh_workers[i];
+        if (!w)
+            continue;
+        *met += bw_counter_get(&w->site[slot].login_class[k]);
+        *mitigated += bw_counter_get(&w->site[slot].reason[BW_REASON_LOGIN]);
+    }
+}
+
+/* Login guessing as attack events: one starts with the first tick that met
+ * attempts of its vector, and ends after shield_quiet without any. */
+static void login_events_tick(uint32_t slot, sh_site *s, const bw_conf *conf, double dt_s, uint64_t now)
+{
+    for (int k = 1; k < 4; k++) {
+        login_watch *lw = &s->login[k];
+        uint64_t met, mitigated;
+        login_totals(slot, k, &met, &mitigated);
+        uint64_t new_met = met - lw->met, new_mit = mitigated - lw->mitigated;
+        lw->met = met;
+        lw->mitigated = mitigated;
+        if (new_met) {
+            lw->last_ms = now;
+            if (!lw->on) {
+                lw->on = true;
+                memset(&lw->ev, 0, sizeof lw->ev);
+                lw->ev.id = ++det.next_event_id;
+                lw->ev.site = slot;
+                lw->ev.start_ms = wall_ms();
+                snprintf(lw->ev.vector, sizeof lw->ev.vector, "%s: challenged, then blocked",
+                         login_vectors[k]);
+                snprintf(lw->ev.cause, sizeof lw->ev.cause, "%s", login_vectors[k]);
+                lw->ev_at = ring_add(&lw->ev);
+                event_log("started", &lw->ev);
+            }
+            double rps = (double)new_met / dt_s;
+            if (rps > lw->ev.peak_rps)
+                lw->ev.peak_rps = rps;
+            lw->ev.seen += new_met;
+            lw->ev.mitigated += new_mit;
+            ring_sync(lw->ev_at, &lw->ev);
+        } else if (lw->on && now - lw->last_ms >= conf->shield_quiet_ms) {
+            lw->on = false;
+            lw->ev.end_ms = wall_ms();
+            ring_sync(lw->ev_at, &lw->ev);
+            event_log("ended", &lw->ev);
+        }
+    }
 }
 
 static void event_start(uint32_t slot, sh_site *s, double expected)
@@ -547,9 +632,7 @@ static void event_start(uint32_t slot, sh_site *s, double expected)
     for (size_t i = 0; i < n && i < 3; i++)
         prefix_text(top[i].key, e->top_prefixes[i], sizeof e->top_prefixes[i]);
     top_countries(top, n, e);
-    pthread_mutex_lock(&det.lock);
-    s->ev_at = det.nevents++;
-    pthread_mutex_unlock(&det.lock);
+    s->ev_at = ring_add(e);
     event_sync(s);
 }
 
@@ -810,6 +893,7 @@ static void tick(void)
                 continue;
         }
         site_tick(slot, s, conf, dt_s, now, &changed);
+        login_events_tick(slot, s, conf, dt_s, now);
     }
     if (changed || det.publish_pending)
         det.publish_pending = !publish();

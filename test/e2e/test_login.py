@@ -60,6 +60,15 @@ def test_brute_force_is_challenged_then_blocked_and_the_owner_gets_in():
     assert m(b.admin_port, 'bulwark_login_attempts_total{site="a.test",outcome="ok"}') == 1
     assert m(b.admin_port, 'bulwark_login_guessing_total{site="a.test",vector="brute-force"}') >= 35
     assert m(b.admin_port, 'bulwark_shield_mitigated_total{site="a.test",reason="login"}') >= 35
+    # an attack event of its own, with the vector's name
+    def brute_force_event():
+        evs = h.admin_get(b.admin_port, "/api/v1/attacks").json()
+        evs = evs.get("attacks", evs) if isinstance(evs, dict) else evs
+        return [e for e in evs if e["cause"] == "brute-force"]
+    ev = h.wait_until(brute_force_event, 5, what="a brute-force event")[0]
+    assert ev["vector"].startswith("brute-force") and ev["site"] == "a.test", ev
+    assert ev["requests"] >= 35 and ev["mitigated"] >= 35, ev
+    assert "brute-force" in b.log()
     # the origin saw exactly the ten guesses and the owner's login
     stats = h.get(probe.port, "/__probe/stats").json()
     assert stats["logins_failed"] == 10 and stats["logins_ok"] == 1, stats
