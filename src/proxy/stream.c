@@ -646,19 +646,17 @@ static bw_str response_header(const bw_http_response *resp, const char *name)
 }
 
 /* The request body bytes that came with its head (for a login attempt's
- * account name): none for a chunked body. */
-static bw_str body_with_head(const bw_conn *c, const bw_http_request *req, uint32_t head_len)
+ * account name; the head is consumed by then): none for a chunked body. */
+static bw_str body_with_head(const bw_conn *c, const bw_http_request *req)
 {
-    uint32_t len = bw_buf_len(&c->in);
-    if (!(req->flags & BW_HTTP_F_HAS_CL) || len <= head_len)
+    uint32_t len = c->in.data ? bw_buf_len(&c->in) : 0;
+    if (!(req->flags & BW_HTTP_F_HAS_CL) || len == 0)
         return BW_STR_NULL;
-    uint64_t n = len - head_len;
-    if (n > req->content_length)
-        n = req->content_length;
-    return bw_str_make((const char *)bw_buf_head(&c->in) + head_len, (size_t)n);
+    uint64_t n = len < req->content_length ? len : req->content_length;
+    return bw_str_make((const char *)bw_buf_head(&c->in), (size_t)n);
 }
 
-static bool shield_answered(bw_stream *s, const bw_http_request *req, uint32_t head_len)
+static bool shield_answered(bw_stream *s, const bw_http_request *req)
 {
     bw_conn *c = s->c;
     bw_worker *w = c->w;
@@ -667,7 +665,7 @@ static bool shield_answered(bw_stream *s, const bw_http_request *req, uint32_t h
                           : w->ovl.level >= 2 ? BW_GATE_SHED
                           : w->ovl.level == 1 ? BW_GATE_CHALLENGE
                                               : BW_GATE_OPEN;
-    bw_shield_verdict v = bw_shield_check(w->shield, s->conf, s->site, req, body_with_head(c, req, head_len),
+    bw_shield_verdict v = bw_shield_check(w->shield, s->conf, s->site, req, body_with_head(c, req),
                                           c->peer.family, c->peer.a, w->loop.now_ms, gate, &r);
     s->login = r.login;
     if (r.cleared) {
@@ -772,7 +770,7 @@ void bw_stream_start(bw_conn *c, const bw_http_request *req, uint32_t head_len)
         local_error_page(s, 413);
         return;
     }
-    if (shield_answered(s, req, head_len))
+    if (shield_answered(s, req))
         return;
     if (!bw_buf_get(&w->pool, &s->reqout)) {
         bw_conn_close(c);

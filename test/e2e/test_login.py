@@ -91,3 +91,34 @@ def test_login_config_errors():
                            timeout=10)
         line = conf.splitlines().index("    " + bad) + 1
         assert p.returncode == 1 and f"bad.conf:{line}:" in p.stderr and what in p.stderr, (bad, p.stderr)
+
+
+def test_password_spraying_challenges_that_password():
+    """One password over many accounts, from clients that all look
+    different (another address and browser each time): neither the
+    accounts nor the clients stand out, the password does."""
+    probe = h.start_probe()
+    b = h.proxy_with_sites([h.site("a.test", [probe.port], extra="login /login;")])
+    statuses = []
+    for i in range(30):
+        who = [("User-Agent", f"Mozilla/5.0 (sprayer {i})"), ("Accept", "text/html"),
+               ("Accept-Language", f"x-{i}"), ("Content-Type", "application/x-www-form-urlencoded")]
+        r = login_from(b.port, f"127.9.{i + 1}.1", f"user{i + 100}", "Winter2025!", who)
+        statuses.append(r.status)
+    # challenged once the password has failed on about 20 accounts (distinct
+    # accounts are estimated with a 64-bit register: a few either way)
+    first = statuses.index(307)
+    assert 16 <= first <= 27 and statuses[:first] == [401] * first, statuses
+    assert all(s == 307 for s in statuses[first:]), statuses
+    # another password, from another client, on another account: not concerned
+    other = [("User-Agent", "Mozilla/5.0 (someone else)"), ("Accept", "text/html"),
+             ("Content-Type", "application/x-www-form-urlencoded")]
+    assert login_from(b.port, "127.9.200.1", "user7", "wrong-but-mine", other).status == 401
+    assert login_from(b.port, "127.9.201.1", "user8", "pw-user8", other).status == 303
+    assert h.metric(b.admin_port, 'bulwark_login_guessing_total{site="a.test",vector="password-spraying"}') == 30 - first
+
+    def spraying_event():
+        evs = h.admin_get(b.admin_port, "/api/v1/attacks").json()
+        evs = evs.get("attacks", evs) if isinstance(evs, dict) else evs
+        return [e for e in evs if e["cause"] == "password-spraying"]
+    h.wait_until(spraying_event, 5, what="a password-spraying event")
