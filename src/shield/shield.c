@@ -638,12 +638,15 @@ static void sum_site(unsigned slot, site_sum *s)
     }
 }
 
-static const char *const verdict_names[BW_SHIELD_VERDICT_COUNT] = {
+static const char *const verdict_names[] = {
     "pass", "block", "challenge", "pow", "pow_passed", "rate_limit", "tarpit", "unavailable",
 };
-static const char *const reason_names[BW_REASON_COUNT] = {
+static const char *const reason_names[] = {
     "none", "policy", "auto", "under_attack", "bad_pow", "overload", "reserve", "login",
 };
+/* a verdict or reason added to shield.h needs its metric label here */
+_Static_assert(sizeof verdict_names / sizeof *verdict_names == BW_SHIELD_VERDICT_COUNT, "verdict_names");
+_Static_assert(sizeof reason_names / sizeof *reason_names == BW_REASON_COUNT, "reason_names");
 
 void sh_site_label(bw_sbuf *b, const char *metric, unsigned slot)
 {

@@ -69,20 +69,20 @@ def while_stopped(b, seconds, clients):
 def test_overload_challenges_then_sheds_visitors_without_a_token():
     o = h.start_origin()
     b = h.proxy_with_sites([h.site("a.test", [o.port], extra="rule challenge path=/token;")],
-                           top_extra="overload_wait 200ms;\n")
+                           top_extra="overload_wait 300ms;\n")
     token = get_token(b.port)
     with_token = BROWSER + [("Cookie", token)]
     assert h.get(b.port, "/api/hello", headers=BROWSER).status == 200
 
-    # level 1: a wait of 200 ms to 800 ms (4x): challenges
-    a, t = while_stopped(b, 0.45, [("/api/hello", BROWSER), ("/api/hello", with_token)])
+    # level 1: a wait of 300 ms to 1200 ms (4x): challenges
+    a, t = while_stopped(b, 0.6, [("/api/hello", BROWSER), ("/api/hello", with_token)])
     r = a.read_response()
     assert r.status == 307 and r.header("X-Bulwark-Challenge") == "cookie", r
     assert t.read_response().status == 200
     assert "overloaded: visitors without a clearance token are challenged" in b.log()
 
-    # level 2: a wait of 800 ms or more: a fast 503 that closes the connection
-    c, t = while_stopped(b, 1.2, [("/api/hello", BROWSER), ("/api/hello", with_token)])
+    # level 2: a wait of 1200 ms or more: a fast 503 that closes the connection
+    c, t = while_stopped(b, 1.6, [("/api/hello", BROWSER), ("/api/hello", with_token)])
     r = c.read_response()
     assert r.status == 503, r
     assert r.header("Retry-After") == "5"
