@@ -198,10 +198,7 @@ int bw_loop_run_once(bw_loop *loop, int max_wait_ms)
     int n = loop->busy && timeout != 0 ? wait_coalesced(loop, evs, timeout)
                                        : epoll_wait(loop->epfd, evs, BW_LOOP_BATCH, timeout);
     bw_loop_update_time(loop);
-    if (before_us)
-        account_wait(loop, loop->now_us - before_us);
-    else
-        account_wait(loop, 0);
+    account_wait(loop, before_us ? loop->now_us - before_us : 0);
     if (n < 0)
         return errno == EINTR ? 0 : -1;
     for (int i = 0; i < n; i++) {

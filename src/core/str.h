@@ -75,6 +75,15 @@ static inline size_t bw_u64_dec(uint64_t v, char out[BW_U64_DEC_MAX])
 #define BW_FNV_OFFSET 0xcbf29ce484222325ULL
 #define BW_FNV_PRIME 0x100000001b3ULL
 
+static inline uint64_t bw_fnv1a(uint64_t h, const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)p[i];
+        h *= BW_FNV_PRIME;
+    }
+    return h;
+}
+
 static inline uint64_t bw_fnv1a_lower(uint64_t h, const char *p, size_t len)
 {
     for (size_t i = 0; i < len; i++) {

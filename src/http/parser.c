@@ -773,6 +773,16 @@ static int parse_response(const char *buf, const bw_http_limits *lim, hp_t *h,
     return (int)(p - buf);
 }
 
+bool bw_http_header_find(const bw_http_header *headers, size_t n, bw_str name, bw_str *value)
+{
+    for (size_t i = 0; i < n; i++)
+        if (bw_str_ieq(headers[i].name, name)) {
+            *value = headers[i].value;
+            return true;
+        }
+    return false;
+}
+
 int bw_http_parse_response(const char *buf, size_t len, const bw_http_limits *lim,
                            bw_http_response *resp, bw_http_header *hdrs, size_t cap)
 {

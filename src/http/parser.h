@@ -117,6 +117,10 @@ int bw_http_parse_request(const char *buf, size_t len, const bw_http_limits *lim
 int bw_http_parse_response(const char *buf, size_t len, const bw_http_limits *lim,
                            bw_http_response *resp, bw_http_header *hdrs, size_t cap);
 
+/* The value of the first header field named name (any case) among
+ * headers[0..n): true and *value if there is one. */
+bool bw_http_header_find(const bw_http_header *headers, size_t n, bw_str name, bw_str *value);
+
 /* Method token -> id (BW_HTTP_OTHER if not one of the known ones). */
 bw_http_method bw_http_method_id(bw_str method);
 

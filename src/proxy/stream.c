@@ -634,17 +634,6 @@ static const char cookie_body[] =
     "<!doctype html><title>One moment</title><p>Checking your browser. If this page does not go "
     "on by itself, make sure cookies are enabled and <a href=\"/\">reload</a>.</p>\n";
 
-/* Ask the shield about this request.  true if it answered itself (block,
- * challenge, rate limit...): no origin work at all. */
-static bw_str response_header(const bw_http_response *resp, const char *name)
-{
-    bw_str want = bw_str_make(name, strlen(name));
-    for (size_t i = 0; i < resp->nheaders; i++)
-        if (bw_str_ieq(resp->headers[i].name, want))
-            return resp->headers[i].value;
-    return BW_STR_NULL;
-}
-
 /* The request body bytes that came with its head (for a login attempt's
  * account name; the head is consumed by then): none for a chunked body. */
 static bw_str body_with_head(const bw_conn *c, const bw_http_request *req)
@@ -656,6 +645,8 @@ static bw_str body_with_head(const bw_conn *c, const bw_http_request *req)
     return bw_str_make((const char *)bw_buf_head(&c->in), (size_t)n);
 }
 
+/* Ask the shield about this request.  true if it answered itself (block,
+ * challenge, rate limit...): no origin work at all. */
 static bool shield_answered(bw_stream *s, const bw_http_request *req)
 {
     bw_conn *c = s->c;
@@ -840,9 +831,11 @@ static int on_response_head(bw_stream *s)
     s->upstream_us = w->loop.now_us - s->upstream_start_us;
     s->status = resp.status;
     bw_upstream_outcome(s, resp.status >= 500);
-    if (s->login.route)
-        bw_shield_login_outcome(w->shield, s->site, &s->login, resp.status,
-                                response_header(&resp, "location"), w->loop.now_ms);
+    if (s->login.route) {
+        bw_str location = BW_STR_NULL;
+        bw_http_header_find(resp.headers, resp.nheaders, BW_STR_LIT("location"), &location);
+        bw_shield_login_outcome(w->shield, s->site, &s->login, resp.status, location, w->loop.now_ms);
+    }
     bool tunnel = resp.status == 101;
     int mode;
     if (tunnel) {

@@ -89,7 +89,7 @@ typedef struct origin_watch {
 /* Login guessing of one vector on one site (docs/LOGIN.md): an event of
  * its own while attempts classified so keep coming. */
 typedef struct login_watch {
-    uint64_t met, mitigated;     /* counter totals at the last tick */
+    uint64_t met;                /* the counter's total at the last tick */
     uint64_t last_ms;            /* monotonic: last tick with such attempts */
     bool on;
     sh_event ev;
@@ -116,6 +116,7 @@ typedef struct sh_site {
     sh_event ev;                 /* the ongoing attack's event (copied into the ring) */
     uint64_t ev_at;              /* its number in the ring (det.nevents when it started) */
     login_watch login[4];        /* login guessing by bw_login_class (CLEAN unused) */
+    uint64_t login_mitigated;    /* login attempts the shield answered, total at the last tick */
     /* what the admin thread may read, under det.lock (the fields above are
      * this thread's alone) */
     double pub_attack, pub_mean, pub_lat; /* attack as a gauge value: 1 or 0 */
@@ -564,17 +565,19 @@ static void event_sync(sh_site *s)
 
 static const char *const login_vectors[] = { "", "brute-force", "credential-stuffing", "password-spraying" };
 
-/* The workers' totals of login attempts met while classified as class k,
- * and of login attempts the shield answered itself (any class). */
-static void login_totals(uint32_t slot, int k, uint64_t *met, uint64_t *mitigated)
+/* The workers' totals of login attempts met while classified as each
+ * class, and of login attempts the shield answered itself (any class). */
+static void login_totals(uint32_t slot, uint64_t met[4], uint64_t *mitigated)
 {
-    *met = *mitigated = 0;
+    memset(met, 0, 4 * sizeof *met);
+    *mitigated = 0;
     unsigned n = atomic_load(&sh_nworkers);
     for (unsigned i = 0; i < n; i++) {
         bw_shield_worker *w = sh_workers[i];
         if (!w)
             continue;
-        *met += bw_counter_get(&w->site[slot].login_class[k]);
+        for (int k = 1; k < 4; k++)
+            met[k] += bw_counter_get(&w->site[slot].login_class[k]);
         *mitigated += bw_counter_get(&w->site[slot].reason[BW_REASON_LOGIN]);
     }
 }
@@ -583,13 +586,14 @@ static void login_totals(uint32_t slot, int k, uint64_t *met, uint64_t *mitigate
  * attempts of its vector, and ends after shield_quiet without any. */
 static void login_events_tick(uint32_t slot, sh_site *s, const bw_conf *conf, double dt_s, uint64_t now)
 {
+    uint64_t met[4], mitigated;
+    login_totals(slot, met, &mitigated);
+    uint64_t new_mit = mitigated - s->login_mitigated;
+    s->login_mitigated = mitigated;
     for (int k = 1; k < 4; k++) {
         login_watch *lw = &s->login[k];
-        uint64_t met, mitigated;
-        login_totals(slot, k, &met, &mitigated);
-        uint64_t new_met = met - lw->met, new_mit = mitigated - lw->mitigated;
-        lw->met = met;
-        lw->mitigated = mitigated;
+        uint64_t new_met = met[k] - lw->met;
+        lw->met = met[k];
         if (new_met) {
             lw->last_ms = now;
             if (!lw->on) {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define FNV_OFFSET 0xcbf29ce484222325ull /* just a seed now */
+#define HASH_SEED 0xcbf29ce484222325ull /* FNV-1a's offset basis, kept as the seed */
 #define LOWER8 0x2020202020202020ull
 
 /* One word into the running hash.  Word-at-a-time rather than FNV's byte
@@ -30,7 +30,7 @@ static inline uint64_t tail_word(const char *p, size_t n)
     return w ^ ((uint64_t)n << 56);
 }
 
-static uint64_t fnv_add(uint64_t h, const char *p, size_t n)
+static uint64_t hash_add(uint64_t h, const char *p, size_t n)
 {
     for (; n >= 8; p += 8, n -= 8) {
         uint64_t w;
@@ -42,7 +42,7 @@ static uint64_t fnv_add(uint64_t h, const char *p, size_t n)
 
 /* The same, ASCII case folded: setting bit 5 of every byte lower-cases
  * letters and leaves digits, '-' and ':' alone (header names are tokens). */
-static uint64_t fnv_add_lower(uint64_t h, const char *p, size_t n)
+static uint64_t hash_add_lower(uint64_t h, const char *p, size_t n)
 {
     for (; n >= 8; p += 8, n -= 8) {
         uint64_t w;
@@ -62,7 +62,7 @@ static uint64_t mix(uint64_t x)
 
 static uint64_t hash_str(bw_str s, uint64_t seed)
 {
-    return mix(fnv_add(FNV_OFFSET ^ seed, s.p, s.len));
+    return mix(hash_add(HASH_SEED ^ seed, s.p, s.len));
 }
 
 /* Headers whose presence changes from one request of a client to the next
@@ -116,19 +116,19 @@ static bool is_id_segment(const char *p, size_t n)
 
 uint64_t bw_shield_path_class(bw_str method, bw_str path)
 {
-    uint64_t h = fnv_add(FNV_OFFSET, method.p, method.len);
-    h = fnv_add(h, " ", 1);
+    uint64_t h = hash_add(HASH_SEED, method.p, method.len);
+    h = hash_add(h, " ", 1);
     size_t i = 0;
     while (i < path.len) {
         size_t j = i;
         while (j < path.len && path.p[j] != '/')
             j++;
         if (is_id_segment(path.p + i, j - i))
-            h = fnv_add(h, "#", 1);
+            h = hash_add(h, "#", 1);
         else
-            h = fnv_add(h, path.p + i, j - i);
+            h = hash_add(h, path.p + i, j - i);
         if (j < path.len)
-            h = fnv_add(h, "/", 1);
+            h = hash_add(h, "/", 1);
         i = j + 1;
     }
     return mix(h);
@@ -138,7 +138,7 @@ void bw_shield_features(bw_shield_feat *f, const bw_http_request *req, int famil
                         const uint8_t addr[16])
 {
     memset(f, 0, sizeof *f);
-    uint64_t order = FNV_OFFSET;
+    uint64_t order = HASH_SEED;
     bw_str ua = BW_STR_NULL, accept = BW_STR_NULL, lang = BW_STR_NULL, enc = BW_STR_NULL;
     for (size_t i = 0; i < req->nheaders; i++) {
         bw_str n = req->headers[i].name;
@@ -155,8 +155,8 @@ void bw_shield_features(bw_shield_feat *f, const bw_http_request *req, int famil
             f->cookie = req->headers[i].value;
         }
         if (!volatile_header(n)) {
-            order = fnv_add_lower(order, n.p, n.len);
-            order = fnv_add(order, ":", 1);
+            order = hash_add_lower(order, n.p, n.len);
+            order = hash_add(order, ":", 1);
         }
     }
     f->has_ua = ua.len > 0;
@@ -166,27 +166,27 @@ void bw_shield_features(bw_shield_feat *f, const bw_http_request *req, int famil
     f->attr[BW_ATTR_PATH] = bw_shield_path_class(req->method, req->path);
 
     uint64_t fp = f->attr[BW_ATTR_ORDER] ^ (f->attr[BW_ATTR_UA] * 3);
-    fp = fnv_add(fp, accept.p, accept.len);
-    fp = fnv_add(fp, "\n", 1);
-    fp = fnv_add(fp, lang.p, lang.len);
-    fp = fnv_add(fp, "\n", 1);
-    fp = fnv_add(fp, enc.p, enc.len);
-    fp = fnv_add(fp, req->version == 10 ? "0" : "1", 1);
+    fp = hash_add(fp, accept.p, accept.len);
+    fp = hash_add(fp, "\n", 1);
+    fp = hash_add(fp, lang.p, lang.len);
+    fp = hash_add(fp, "\n", 1);
+    fp = hash_add(fp, enc.p, enc.len);
+    fp = hash_add(fp, req->version == 10 ? "0" : "1", 1);
     f->attr[BW_ATTR_FP] = mix(fp);
     f->attr[BW_ATTR_FP_PATH] = mix(f->attr[BW_ATTR_FP] ^ (f->attr[BW_ATTR_PATH] * 0x9e3779b97f4a7c15ull));
-    f->bind = mix(fnv_add(fnv_add(f->attr[BW_ATTR_UA], "\n", 1), lang.p, lang.len));
+    f->bind = mix(hash_add(hash_add(f->attr[BW_ATTR_UA], "\n", 1), lang.p, lang.len));
 
     f->family = (uint8_t)family;
     size_t alen = family == AF_INET6 ? 16 : 4;
     memcpy(f->addr, addr, alen);
-    f->ip = mix(fnv_add(FNV_OFFSET ^ (uint64_t)family, (const char *)addr, alen));
+    f->ip = mix(hash_add(HASH_SEED ^ (uint64_t)family, (const char *)addr, alen));
     f->attr[BW_ATTR_PREFIX] = bw_shield_prefix_hash(family, addr);
 }
 
 uint64_t bw_shield_prefix_hash(int family, const uint8_t addr[16])
 {
     size_t plen = family == AF_INET6 ? 8 : 3; /* /64 or /24 */
-    return mix(fnv_add(FNV_OFFSET ^ ((uint64_t)family << 8), (const char *)addr, plen));
+    return mix(hash_add(HASH_SEED ^ ((uint64_t)family << 8), (const char *)addr, plen));
 }
 
 const char *bw_shield_attr_name(int attr)

@@ -67,10 +67,7 @@ static uint64_t salted(uint64_t x)
 
 static uint64_t hash_bytes(const char *p, size_t n)
 {
-    uint64_t x = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        x = (x ^ (unsigned char)p[i]) * 0x100000001b3ull;
-    return salted(x ^ n);
+    return salted(bw_fnv1a(BW_FNV_OFFSET, p, n) ^ n);
 }
 
 /* The route of the site this request is an attempt on, or -1. */
@@ -97,29 +94,29 @@ int sh_login_route(const bw_site_conf *site, const bw_http_request *req)
     return -1;
 }
 
-/* A field of the attempt: its value hashed into *h (false if absent). */
+/* A field of the attempt: its value hashed into *h (false if absent: then
+ * the one "unknown" key). */
 static bool field_hash(const bw_login_route *r, const bw_http_request *req, bw_str body,
                        const char *name, bool header, uint64_t *h)
 {
+    *h = salted(0x6e6f6e65);
+    if (header) { /* an account name, not a secret: hashed where it is */
+        bw_str val;
+        if (!bw_http_header_find(req->headers, req->nheaders, bw_str_make(name, strlen(name)), &val) ||
+            val.len > FIELD_MAX)
+            return false;
+        *h = hash_bytes(val.p, val.len);
+        return true;
+    }
     char v[FIELD_MAX];
     size_t n = 0;
-    bool found = false;
-    if (header) {
-        bw_str want = bw_str_make(name, strlen(name));
-        for (size_t i = 0; i < req->nheaders && !found; i++)
-            if (bw_str_ieq(req->headers[i].name, want) && req->headers[i].value.len <= sizeof v) {
-                memcpy(v, req->headers[i].value.p, req->headers[i].value.len);
-                n = req->headers[i].value.len;
-                found = true;
-            }
-    } else {
-        if (body.len > BODY_SCAN_MAX)
-            body.len = BODY_SCAN_MAX;
-        found = r->user_kind == BW_LOGIN_USER_JSON ? bw_json_field(body, name, v, sizeof v, &n)
-                                                   : bw_form_field(body, name, v, sizeof v, &n);
-    }
-    *h = found ? hash_bytes(v, n) : salted(0x6e6f6e65); /* one "unknown" key */
-    memset(v, 0, sizeof v); /* the password was in it */
+    if (body.len > BODY_SCAN_MAX)
+        body.len = BODY_SCAN_MAX;
+    bool found = r->user_kind == BW_LOGIN_USER_JSON ? bw_json_field(body, name, v, sizeof v, &n)
+                                                    : bw_form_field(body, name, v, sizeof v, &n);
+    if (found)
+        *h = hash_bytes(v, n);
+    memset(v, 0, sizeof v); /* the password may have been in it */
     return found;
 }
 

@@ -311,10 +311,7 @@ static uint64_t named_value_hash(const bw_policy_rule_info *ri, const bw_http_re
             v = h->value;
         }
     }
-    uint64_t x = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < v.len; i++)
-        x = (x ^ (unsigned char)v.p[i]) * 0x100000001b3ull;
-    return v.len ? x : 0;
+    return v.len ? bw_fnv1a(BW_FNV_OFFSET, v.p, v.len) : 0;
 }
 
 /* The GCRA key of a rate-limit rule for this request: the rule's key kind

@@ -13,22 +13,27 @@
 
 #include "http/form.h"
 
-static bool form(const char *body, const char *key, char *out, size_t cap)
+typedef bool (*field_fn)(bw_str body, const char *key, char *dst, size_t cap, size_t *len);
+
+/* get's value of key in body, NUL-terminated into out[cap] (one byte
+ * kept for the NUL). */
+static bool field(field_fn get, const char *body, const char *key, char *out, size_t cap)
 {
     size_t n = 0;
-    if (!bw_form_field(bw_str_make(body, strlen(body)), key, out, cap - 1, &n))
+    if (!get(bw_str_make(body, strlen(body)), key, out, cap - 1, &n))
         return false;
     out[n] = '\0';
     return true;
 }
 
+static bool form(const char *body, const char *key, char *out, size_t cap)
+{
+    return field(bw_form_field, body, key, out, cap);
+}
+
 static bool json(const char *body, const char *key, char *out, size_t cap)
 {
-    size_t n = 0;
-    if (!bw_json_field(bw_str_make(body, strlen(body)), key, out, cap - 1, &n))
-        return false;
-    out[n] = '\0';
-    return true;
+    return field(bw_json_field, body, key, out, cap);
 }
 
 static void test_form_fields(void **state)
